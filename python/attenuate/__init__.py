@@ -1,0 +1,1 @@
+"""Attenuate: an MLIR compiler that compresses transformer attention (Python side)."""
