@@ -1,0 +1,268 @@
+//===- AttnOps.td - operations of the attn dialect ---------*- tablegen -*-===//
+#ifndef ATTN_OPS_TD
+#define ATTN_OPS_TD
+
+include "attenuate/Dialect/Attn/IR/AttnDialect.td"
+include "attenuate/Dialect/Attn/IR/AttnAttrs.td"
+include "mlir/IR/OpBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Attn_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def Attn_IntTensor : RankedTensorOf<[AnySignlessInteger]>;
+
+//===----------------------------------------------------------------------===//
+// attn.param
+//===----------------------------------------------------------------------===//
+
+def Attn_ParamOp : Attn_Op<"param", [Pure]> {
+  let summary = "a named parameter from the module's archives";
+  let description = [{
+    A weight tensor named by its key in a safetensors archive (for an imported
+    checkpoint, exactly the Hugging Face tensor name). The archives are listed
+    by the module's `attn.params` attribute, or given to the tool with
+    `--attn-params=a.safetensors,b.safetensors`; tensors made by a rewrite
+    live in the tool's in-memory store until `--attn-params-out` writes them.
+    The result type is the stored shape and element type, so `attn-report`
+    counts parameter bytes exactly as they are stored.
+
+    ```mlir
+    %wq = attn.param "model.layers.0.self_attn.q_proj.weight" : tensor<192x192xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.embed
+//===----------------------------------------------------------------------===//
+
+def Attn_EmbedOp : Attn_Op<"embed", [Pure]> {
+  let summary = "embedding lookup: rows of a table gathered by token id";
+  let description = [{
+    `result[..., :] = table[tokens[...], :]` for a table of shape
+    `[vocab, d_model]`. Token ids outside `[0, vocab)` are undefined
+    behaviour; the CPU lowering clamps them.
+
+    ```mlir
+    %h = attn.embed %table, %tokens
+        : tensor<256x192xf32>, tensor<?x?xi64> -> tensor<?x?x192xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$table, Attn_IntTensor:$tokens);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `,` $tokens attr-dict `:` type($table) `,` type($tokens) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.linear
+//===----------------------------------------------------------------------===//
+
+def Attn_LinearOp : Attn_Op<"linear", [Pure]> {
+  let summary = "y = x · Wᵀ (+ b), W in Hugging Face [out, in] layout";
+  let description = [{
+    A projection over the last dimension of `x`: for `x : [..., in]`,
+    `weight : [out, in]` and an optional `bias : [out]`, the result is
+    `[..., out]` with `y[..., o] = Σ_i x[..., i] · weight[o, i] (+ bias[o])`.
+    The weight keeps the checkpoint's layout so rewrites can slice rows
+    (output channels) and columns (input channels) by name.
+
+    ```mlir
+    %q = attn.linear %x, %wq : tensor<?x?x192xf32>, tensor<192x192xf32>
+        -> tensor<?x?x192xf32>
+    %k = attn.linear %x, %wk, %bk
+        : tensor<?x?x192xf32>, tensor<64x192xf32>, tensor<64xf32>
+        -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$weight,
+                       Optional<Attn_FloatTensor>:$bias);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
+    type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.rms_norm
+//===----------------------------------------------------------------------===//
+
+def Attn_RmsNormOp : Attn_Op<"rms_norm", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMSNorm over the last dimension with a learned scale";
+  let description = [{
+    `y = x / sqrt(mean(x², last dim) + epsilon) · weight`, the Llama norm
+    (no mean subtraction, no bias). `weight : [d]` for `x : [..., d]`.
+
+    ```mlir
+    %n = attn.rms_norm %h, %w {epsilon = 1.0e-05 : f64}
+        : tensor<?x?x192xf32>, tensor<192xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$weight,
+                       F64Attr:$epsilon);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.mlp
+//===----------------------------------------------------------------------===//
+
+def Attn_MlpOp : Attn_Op<"mlp", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "gated SiLU MLP: down(silu(gate(x)) · up(x))";
+  let description = [{
+    The Llama feed-forward block kept as one op, because A3's MLP step
+    selects intermediate channels jointly across the three weights:
+    `gate : [i, d]`, `up : [i, d]`, `down : [d, i]` for `x : [..., d]`, and
+    `y = (silu(x · gateᵀ) ⊙ (x · upᵀ)) · downᵀ` with `silu(z) = z·σ(z)`.
+
+    ```mlir
+    %y = attn.mlp %x, %gate, %up, %down : tensor<?x?x192xf32>,
+        tensor<512x192xf32>, tensor<512x192xf32>, tensor<192x512xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$gate,
+                       Attn_FloatTensor:$up, Attn_FloatTensor:$down);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $up `,` $down attr-dict `:` type($input) `,`
+    type($gate) `,` type($up) `,` type($down)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.rope
+//===----------------------------------------------------------------------===//
+
+def Attn_RopeOp : Attn_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding of per-head vectors";
+  let description = [{
+    Rotates pairs of channels of `input : [batch, seq, heads, head_dim]` by
+    angles `positions[b, s] · ω_j`. The first `rotary_dim` channels rotate
+    (partial rotary leaves the rest unchanged); they form `rotary_dim / 2`
+    pairs, `(j, j + rotary_dim/2)` for `rotate_half` (Hugging Face Llama) or
+    `(2j, 2j + 1)` for `interleaved`.
+
+    Pair `j` uses frequency `ω_j = theta^(-2 f_j / base_dim)` where
+    `f_j = frequencies[j]` when the kept-frequency list is present (A3 keeps
+    a subset of the original frequency pairs) and `f_j = j` otherwise;
+    `base_dim` defaults to `rotary_dim`. Positions are absolute token
+    positions, so a decode step passes its offset into the sequence.
+
+    ```mlir
+    %qr = attn.rope %q, %pos {theta = 1.0e+04 : f64, rotary_dim = 32 : i64,
+                              pairing = #attn<pairing rotate_half>}
+        : tensor<?x?x6x32xf32>, tensor<?x?xi64>
+    // A3 kept frequencies 0, 3, 7 and 12 of the original 16 pairs:
+    %kr = attn.rope %k, %pos {theta = 1.0e+04 : f64, rotary_dim = 8 : i64,
+                              base_dim = 32 : i64,
+                              frequencies = array<i64: 0, 3, 7, 12>,
+                              pairing = #attn<pairing rotate_half>}
+        : tensor<?x?x2x8xf32>, tensor<?x?xi64>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_IntTensor:$positions,
+                       F64Attr:$theta,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$rotary_dim,
+                       Attn_RopePairingAttr:$pairing,
+                       OptionalAttr<I64Attr>:$base_dim,
+                       OptionalAttr<DenseI64ArrayAttr>:$frequencies);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions attr-dict `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// base_dim if present, else rotary_dim.
+    int64_t getEffectiveBaseDim();
+    /// f_j for every rotated pair j (frequencies, or 0..rotary_dim/2-1).
+    ::llvm::SmallVector<int64_t> getFrequencyIndices();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// attn.attention
+//===----------------------------------------------------------------------===//
+
+def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
+  let summary = "scaled dot-product attention with GQA by head counts";
+  let description = [{
+    `out[b, i, h, :] = Σ_j softmax_j(scale · q[b,i,h,:]·k[b,j,g,:]) v[b,j,g,:]`
+    with `q : [batch, q_len, q_heads, d_qk]`, `k : [batch, kv_len, kv_heads,
+    d_qk]`, `v : [batch, kv_len, kv_heads, d_v]` and the result
+    `[batch, q_len, q_heads, d_v]`. Query head `h` reads key/value head
+    `g = h / (q_heads / kv_heads)`: grouped-query attention without copies
+    (`kv_heads = 1` is multi-query). `d_qk` may differ from `d_v`.
+
+    `scale` is explicit because rewrites change it (MLA absorption, low-rank
+    heads). With `causal`, the mask is aligned bottom-right: query `i` sees
+    keys `j <= i + kv_len - q_len`, so the same op serves prefill
+    (`q_len = kv_len`) and decode over a cache (`q_len < kv_len`). A query
+    row that sees no key yields zeros.
+
+    MLA in absorbed form is this op with one KV head, `k = [c ; k_rope]` and
+    `v = c`. Shared attention is this op with another layer's `q` and `k`.
+
+    ```mlir
+    %o = attn.attention %q, %k, %v {causal, scale = 0.17677669529663687 : f64}
+        : tensor<?x?x6x32xf32>, tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>
+        -> tensor<?x?x6x32xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$query, Attn_FloatTensor:$key,
+                       Attn_FloatTensor:$value, F64Attr:$scale,
+                       UnitAttr:$causal);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,`
+    type($value) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// attn.cache_update
+//===----------------------------------------------------------------------===//
+
+def Attn_CacheUpdateOp : Attn_Op<"cache_update", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "write new per-token entries into a KV cache value";
+  let description = [{
+    The KV cache is an ordinary tensor value `[batch, capacity, kv_heads,
+    head_dim]`. This op returns the cache with tokens
+    `[position, position + new_len)` replaced by `new : [batch, new_len,
+    kv_heads, head_dim]`; it is then read by slicing
+    (`tensor.extract_slice`) up to `position + new_len`. Writing past the
+    capacity is a runtime error in the CPU lowering. The cache's shape and
+    element type are what `attn-report` counts as KV bytes per token.
+
+    ```mlir
+    %k1 = attn.cache_update %k0[%pos], %knew
+        : tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$cache, Attn_FloatTensor:$update,
+                       Index:$position);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $cache `[` $position `]` `,` $update attr-dict `:` type($cache) `,`
+    type($update)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // ATTN_OPS_TD

@@ -1,0 +1,288 @@
+//===- AttnOps.cpp - verifiers and helpers of attn operations -------------===//
+//
+// Verifier messages name the operand at fault and print the types involved:
+// users meet them on imported models with hundreds of ops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attenuate/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+/// Two dims agree unless both are static and differ.
+bool compatible(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+std::string dimStr(int64_t d) {
+  return ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d);
+}
+
+RankedTensorType rt(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+LogicalResult checkSameElementType(Operation *op, Value ref, StringRef refName,
+                                   Value other, StringRef otherName) {
+  Type a = rt(ref).getElementType(), b = rt(other).getElementType();
+  if (a != b)
+    return op->emitOpError() << otherName << " element type " << b
+                             << " differs from " << refName << " element type "
+                             << a;
+  return success();
+}
+
+LogicalResult checkRank(Operation *op, Value v, StringRef name, int64_t rank) {
+  if (rt(v).getRank() != rank)
+    return op->emitOpError() << "expects " << name << " of rank " << rank
+                             << ", got " << v.getType();
+  return success();
+}
+
+/// `actual` must equal `expected` up to dynamic dims, else the op names the
+/// value and both shapes.
+LogicalResult checkShape(Operation *op, Value v, StringRef name,
+                         ArrayRef<int64_t> expected) {
+  ArrayRef<int64_t> actual = rt(v).getShape();
+  bool ok = actual.size() == expected.size();
+  for (size_t i = 0; ok && i < actual.size(); ++i)
+    ok = compatible(actual[i], expected[i]);
+  if (ok)
+    return success();
+  std::string want = "[";
+  for (size_t i = 0; i < expected.size(); ++i)
+    want += (i ? "x" : "") + dimStr(expected[i]);
+  want += "]";
+  return op->emitOpError() << name << " type " << v.getType()
+                           << " does not match expected shape " << want;
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// ParamOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParamOp::verify() {
+  if (getName().empty())
+    return emitOpError("parameter name must not be empty");
+  auto type = cast<RankedTensorType>(getResult().getType());
+  if (!type.hasStaticShape())
+    return emitOpError() << "parameter \"" << getName()
+                         << "\" must have a static shape, got " << type;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// EmbedOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbedOp::verify() {
+  if (failed(checkRank(*this, getTable(), "table", 2)))
+    return failure();
+  if (failed(checkSameElementType(*this, getTable(), "table", getResult(),
+                                  "result")))
+    return failure();
+  SmallVector<int64_t> expected(rt(getTokens()).getShape());
+  expected.push_back(rt(getTable()).getDimSize(1));
+  return checkShape(*this, getResult(), "result", expected);
+}
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  RankedTensorType x = rt(getInput()), w = rt(getWeight());
+  if (x.getRank() < 1)
+    return emitOpError() << "expects input of rank >= 1, got " << x;
+  if (failed(checkRank(*this, getWeight(), "weight", 2)))
+    return failure();
+  if (failed(checkSameElementType(*this, getInput(), "input", getWeight(),
+                                  "weight")) ||
+      failed(checkSameElementType(*this, getInput(), "input", getResult(),
+                                  "result")))
+    return failure();
+  int64_t in = x.getShape().back();
+  if (!compatible(in, w.getDimSize(1)))
+    return emitOpError() << "weight " << w << " has " << w.getDimSize(1)
+                         << " input features but input " << x << " has "
+                         << dimStr(in) << " (weight layout is [out, in])";
+  if (Value b = getBias()) {
+    if (failed(checkSameElementType(*this, getInput(), "input", b, "bias")) ||
+        failed(checkShape(*this, b, "bias", {w.getDimSize(0)})))
+      return failure();
+  }
+  SmallVector<int64_t> expected(x.getShape());
+  expected.back() = w.getDimSize(0);
+  return checkShape(*this, getResult(), "result", expected);
+}
+
+//===----------------------------------------------------------------------===//
+// RmsNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RmsNormOp::verify() {
+  RankedTensorType x = rt(getInput());
+  if (x.getRank() < 1)
+    return emitOpError() << "expects input of rank >= 1, got " << x;
+  if (failed(checkSameElementType(*this, getInput(), "input", getWeight(),
+                                  "weight")) ||
+      failed(checkShape(*this, getWeight(), "weight", {x.getShape().back()})))
+    return failure();
+  if (!(getEpsilon().convertToDouble() >= 0.0))
+    return emitOpError() << "epsilon must be non-negative, got "
+                         << getEpsilon().convertToDouble();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MlpOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MlpOp::verify() {
+  RankedTensorType x = rt(getInput());
+  if (x.getRank() < 1)
+    return emitOpError() << "expects input of rank >= 1, got " << x;
+  for (auto [v, name] : {std::pair<Value, StringRef>{getGate(), "gate"},
+                         {getUp(), "up"},
+                         {getDown(), "down"}}) {
+    if (failed(checkRank(*this, v, name, 2)) ||
+        failed(checkSameElementType(*this, getInput(), "input", v, name)))
+      return failure();
+  }
+  int64_t d = x.getShape().back();
+  int64_t inter = rt(getGate()).getDimSize(0);
+  if (failed(checkShape(*this, getGate(), "gate", {inter, d})) ||
+      failed(checkShape(*this, getUp(), "up", {inter, d})) ||
+      failed(checkShape(*this, getDown(), "down", {d, inter})))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+int64_t RopeOp::getEffectiveBaseDim() {
+  return getBaseDim() ? *getBaseDim() : getRotaryDim();
+}
+
+SmallVector<int64_t> RopeOp::getFrequencyIndices() {
+  if (auto f = getFrequencies())
+    return SmallVector<int64_t>(f->begin(), f->end());
+  SmallVector<int64_t> idx;
+  for (int64_t j = 0; j < getRotaryDim() / 2; ++j)
+    idx.push_back(j);
+  return idx;
+}
+
+LogicalResult RopeOp::verify() {
+  if (failed(checkRank(*this, getInput(), "input", 4)) ||
+      failed(checkRank(*this, getPositions(), "positions", 2)))
+    return failure();
+  RankedTensorType x = rt(getInput());
+  if (failed(checkShape(*this, getPositions(), "positions",
+                        {x.getDimSize(0), x.getDimSize(1)})))
+    return failure();
+  if (!(getTheta().convertToDouble() > 0.0))
+    return emitOpError() << "theta must be positive, got "
+                         << getTheta().convertToDouble();
+  int64_t r = getRotaryDim();
+  if (r % 2 != 0)
+    return emitOpError() << "rotary_dim must be even, got " << r;
+  int64_t headDim = x.getDimSize(3);
+  if (!ShapedType::isDynamic(headDim) && r > headDim)
+    return emitOpError() << "rotary_dim " << r << " exceeds the head dim "
+                         << headDim << " of input " << x;
+  int64_t base = getEffectiveBaseDim();
+  if (base <= 0 || base % 2 != 0)
+    return emitOpError() << "base_dim must be positive and even, got " << base;
+  if (auto freqs = getFrequencies()) {
+    if (static_cast<int64_t>(freqs->size()) * 2 != r)
+      return emitOpError() << "frequencies lists " << freqs->size()
+                           << " pairs but rotary_dim " << r << " rotates "
+                           << r / 2;
+    int64_t prev = -1;
+    for (int64_t f : *freqs) {
+      if (f < 0 || f >= base / 2)
+        return emitOpError() << "frequency index " << f
+                             << " is outside [0, " << base / 2
+                             << ") for base_dim " << base;
+      if (f <= prev)
+        return emitOpError() << "frequencies must be strictly increasing, got "
+                             << f << " after " << prev;
+      prev = f;
+    }
+  } else if (r > base) {
+    return emitOpError() << "rotary_dim " << r << " exceeds base_dim " << base
+                         << " without a frequencies list";
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  if (failed(checkRank(*this, getQuery(), "query", 4)) ||
+      failed(checkRank(*this, getKey(), "key", 4)) ||
+      failed(checkRank(*this, getValue(), "value", 4)))
+    return failure();
+  if (failed(checkSameElementType(*this, getQuery(), "query", getKey(),
+                                  "key")) ||
+      failed(checkSameElementType(*this, getQuery(), "query", getValue(),
+                                  "value")) ||
+      failed(checkSameElementType(*this, getQuery(), "query", getResult(),
+                                  "result")))
+    return failure();
+  ArrayRef<int64_t> q = rt(getQuery()).getShape(), k = rt(getKey()).getShape(),
+                    v = rt(getValue()).getShape();
+  if (!compatible(q[0], k[0]) || !compatible(q[0], v[0]))
+    return emitOpError() << "batch sizes differ: query " << getQuery().getType()
+                         << ", key " << getKey().getType() << ", value "
+                         << getValue().getType();
+  if (!compatible(k[1], v[1]) || !compatible(k[2], v[2]))
+    return emitOpError() << "key " << getKey().getType() << " and value "
+                         << getValue().getType()
+                         << " differ in kv_len or kv_heads";
+  if (!compatible(q[3], k[3]))
+    return emitOpError() << "query head dim " << dimStr(q[3])
+                         << " differs from key head dim " << dimStr(k[3]);
+  if (!ShapedType::isDynamic(q[2]) && !ShapedType::isDynamic(k[2])) {
+    if (k[2] == 0 || q[2] % k[2] != 0)
+      return emitOpError() << "key/value head count " << k[2]
+                           << " does not divide query head count " << q[2];
+  }
+  if (!(getScale().convertToDouble() > 0.0) ||
+      !std::isfinite(getScale().convertToDouble()))
+    return emitOpError() << "scale must be positive and finite, got "
+                         << getScale().convertToDouble();
+  return checkShape(*this, getResult(), "result", {q[0], q[1], q[2], v[3]});
+}
+
+//===----------------------------------------------------------------------===//
+// CacheUpdateOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CacheUpdateOp::verify() {
+  if (failed(checkRank(*this, getCache(), "cache", 4)) ||
+      failed(checkSameElementType(*this, getCache(), "cache", getUpdate(),
+                                  "update")))
+    return failure();
+  ArrayRef<int64_t> c = rt(getCache()).getShape();
+  if (failed(checkShape(*this, getUpdate(), "update",
+                        {c[0], ShapedType::kDynamic, c[2], c[3]})))
+    return failure();
+  int64_t n = rt(getUpdate()).getDimSize(1);
+  if (!ShapedType::isDynamic(n) && !ShapedType::isDynamic(c[1]) && n > c[1])
+    return emitOpError() << "update of " << n
+                         << " tokens exceeds the cache capacity " << c[1];
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "attenuate/Dialect/Attn/IR/AttnOps.cpp.inc"

@@ -1,0 +1,30 @@
+# -*- Python -*-
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "Attenuate"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.attn_obj_root, "test")
+# Inputs/ hold data and helper scripts, not tests; Unit/ and python/ run
+# under their own runners.
+config.excludes = ["Inputs", "Unit", "python", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py"]
+
+llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.use_default_substitutions()
+
+config.substitutions.append(("%PYTHON", config.python_executable))
+config.substitutions.append(("%attn_src", config.attn_src_root))
+config.substitutions.append(("%attn_libs", config.attn_lib_dir))
+config.substitutions.append(
+    ("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+config.environment["PYTHONPATH"] = os.path.join(config.attn_src_root, "python")
+
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.attn_tools_dir, append_path=True)
+tools = ["attn-opt", "attn-import"]
+llvm_config.add_tool_substitutions(tools, [config.attn_tools_dir])
