@@ -1,0 +1,115 @@
+//===- attn-import.cpp - checkpoints to attn IR ---------------------------===//
+//
+//   attn-import hf <checkpoint-dir> -o model.mlir
+//
+// Every failure is one line on stderr, `attn-import: <file>: <message>`,
+// with exit code 1; the output file is written through a temporary file and
+// a rename, so it is either the complete new module or left as it was.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attenuate/Import/HuggingFace.h"
+#include "attenuate/Registration.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::SubCommand hfCommand(
+    "hf", "Import a Hugging Face checkpoint directory (config.json and "
+          "model.safetensors or model.safetensors.index.json)");
+
+static cl::opt<std::string> checkpointDir(cl::Positional, cl::Required,
+                                          cl::desc("<checkpoint-dir>"),
+                                          cl::sub(hfCommand));
+
+static cl::opt<std::string> outputFile("o",
+                                       cl::desc("Output file ('-' for "
+                                                "stdout)"),
+                                       cl::value_desc("file"), cl::init("-"),
+                                       cl::sub(hfCommand));
+
+static int fail(const std::string &message) {
+  llvm::errs() << "attn-import: " << message << "\n";
+  return 1;
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory
+/// (so the rename cannot cross file systems).
+static bool writeAtomically(StringRef path, StringRef text,
+                            std::string &error) {
+  SmallString<256> model(path);
+  model += ".tmp-%%%%%%%%";
+  SmallString<256> tmp;
+  int fd;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, fd, tmp)) {
+    error = path.str() + ": cannot create a temporary file beside it: " +
+            ec.message();
+    return false;
+  }
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << text;
+    os.close();
+    ec = os.error();
+    os.clear_error();
+  }
+  if (!ec)
+    ec = llvm::sys::fs::rename(tmp, path);
+  if (ec) {
+    llvm::sys::fs::remove(tmp);
+    error = path.str() + ": cannot write: " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "Attenuate importer: checkpoints to attn IR\n");
+  if (!hfCommand)
+    return fail("expected a subcommand: attn-import hf <checkpoint-dir> -o "
+                "model.mlir (see --help)");
+
+  bool toStdout = outputFile == "-";
+  attn::HFImportOptions options;
+  if (!toStdout) {
+    StringRef parent = llvm::sys::path::parent_path(outputFile);
+    options.outputDir = parent.empty() ? "." : parent.str();
+  }
+
+  DialectRegistry registry;
+  attn::registerAttnDialect(registry);
+  MLIRContext context(registry);
+  std::string error;
+  auto module =
+      attn::importHuggingFace(&context, checkpointDir, options, error);
+  if (failed(module))
+    return fail(error);
+
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attn::printImportedModule(**module, os);
+  if (toStdout) {
+    llvm::outs() << text;
+    llvm::outs().flush();
+    if (llvm::outs().has_error()) {
+      llvm::outs().clear_error();
+      return fail("<stdout>: write failed");
+    }
+    return 0;
+  }
+  if (!writeAtomically(outputFile, text, error))
+    return fail(error);
+  return 0;
+}
