@@ -2,6 +2,12 @@
 import os
 
 import lit.formats
+import lit.llvm
+
+# lit.site.cfg.py does not initialise lit.llvm (upstream's does); do it here
+# so llvm_config exists whichever file is changed first.
+if lit.llvm.llvm_config is None:
+    lit.llvm.initialize(lit_config, config)
 from lit.llvm import llvm_config
 
 config.name = "Attenuate"
