@@ -69,6 +69,12 @@ LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("parameter name must not be empty");
   auto type = cast<RankedTensorType>(getResult().getType());
+  // Archives store only integer and float dtypes; without this check
+  // `attn-report` would ask a complex or index type for its bit width.
+  if (!type.getElementType().isIntOrFloat())
+    return emitOpError() << "parameter \"" << getName()
+                         << "\" must have an integer or float element type, got "
+                         << type;
   if (!type.hasStaticShape())
     return emitOpError() << "parameter \"" << getName()
                          << "\" must have a static shape, got " << type;
@@ -241,7 +247,14 @@ LogicalResult AttentionOp::verify() {
     return failure();
   ArrayRef<int64_t> q = rt(getQuery()).getShape(), k = rt(getKey()).getShape(),
                     v = rt(getValue()).getShape();
-  if (!compatible(q[0], k[0]) || !compatible(q[0], v[0]))
+  // The batch is whichever of the three is static: comparing only against
+  // the query would let key and value disagree when the query's is dynamic.
+  int64_t batch = q[0];
+  for (int64_t b : {k[0], v[0]})
+    if (ShapedType::isDynamic(batch))
+      batch = b;
+  if (!compatible(q[0], batch) || !compatible(k[0], batch) ||
+      !compatible(v[0], batch))
     return emitOpError() << "batch sizes differ: query " << getQuery().getType()
                          << ", key " << getKey().getType() << ", value "
                          << getValue().getType();
@@ -261,7 +274,7 @@ LogicalResult AttentionOp::verify() {
       !std::isfinite(getScale().convertToDouble()))
     return emitOpError() << "scale must be positive and finite, got "
                          << getScale().convertToDouble();
-  return checkShape(*this, getResult(), "result", {q[0], q[1], q[2], v[3]});
+  return checkShape(*this, getResult(), "result", {batch, q[1], q[2], v[3]});
 }
 
 //===----------------------------------------------------------------------===//

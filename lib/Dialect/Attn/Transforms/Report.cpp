@@ -136,10 +136,25 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
         rowFor(op).paramBytes += numElements(t) * elementBytes(t.getElementType());
       } else if (auto l = dyn_cast<LinearOp>(op)) {
         auto w = cast<RankedTensorType>(l.getWeight().getType());
+        // A dynamic dim would make numElements wrap around silently.
+        if (!w.hasStaticShape()) {
+          op->emitError("attn-report: linear weight shape must be static to "
+                        "count FLOPs");
+          return WalkResult::interrupt();
+        }
         uint64_t flops = 2ull * numElements(w);
         rowFor(op).prefillFlopsPerToken += flops;
         rowFor(op).decodeFlopsPerToken += flops;
       } else if (auto m = dyn_cast<MlpOp>(op)) {
+        if (!llvm::all_of(ValueRange{m.getGate(), m.getUp(), m.getDown()},
+                          [](Value w) {
+                            return cast<RankedTensorType>(w.getType())
+                                .hasStaticShape();
+                          })) {
+          op->emitError("attn-report: mlp weight shapes must be static to "
+                        "count FLOPs");
+          return WalkResult::interrupt();
+        }
         uint64_t flops = 2ull * (numElements(cast<RankedTensorType>(
                                      m.getGate().getType())) +
                                  numElements(cast<RankedTensorType>(
