@@ -8,6 +8,7 @@
 #ifndef ATTENUATE_PARAMS_JSON_H
 #define ATTENUATE_PARAMS_JSON_H
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +48,22 @@ public:
 /// "duplicate key \"a\" at offset 17". Nesting depth is limited (no stack
 /// overflow on hostile input).
 bool parse(std::string_view text, Value &out, std::string &error);
+
+/// Parses one JSON value at the start of `text` (leading whitespace allowed)
+/// and sets `end` to the offset just past it; whatever follows is left to the
+/// caller. safetensors needs this because only 0x20 may pad its header, while
+/// parse() accepts any JSON whitespace after the value.
+bool parsePrefix(std::string_view text, Value &out, std::string &error,
+                 size_t &end);
+
+/// True if `s` is well-formed UTF-8 (no overlong forms, no surrogates, nothing
+/// above U+10FFFF). On failure `badOffset`, if given, is the first bad byte.
+bool isValidUtf8(std::string_view s, size_t *badOffset = nullptr);
+
+/// `s` as a JSON string literal, quotes included, with control characters
+/// escaped: writers use it for names, and messages use it so that a hostile
+/// name cannot break a one-line error. Ill-formed UTF-8 bytes become U+FFFD.
+std::string quote(std::string_view s);
 
 } // namespace attenuate::json
 

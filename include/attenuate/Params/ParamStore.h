@@ -62,6 +62,9 @@ public:
   /// f32 copy of a parameter (converting from its dtype).
   bool readAsF32(const std::string &name, std::vector<float> &out,
                  std::string &error) const;
+  /// f64 copy of a parameter (converting from its dtype).
+  bool readAsF64(const std::string &name, std::vector<double> &out,
+                 std::string &error) const;
 
 private:
   bool headerOnly_;

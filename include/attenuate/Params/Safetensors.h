@@ -85,6 +85,8 @@ private:
   size_t mapSize_ = 0;
   std::vector<uint8_t> owned_;
   const uint8_t *base_ = nullptr;
+  // Bytes in the data section; bounds every TensorInfo a caller hands back.
+  uint64_t dataSize_ = 0;
 };
 
 /// A tensor to write: `data` holds exactly numElements * dtypeSize bytes, in
@@ -103,6 +105,11 @@ struct TensorToWrite {
 /// write never leaves a truncated file nor touches an existing `path`.
 class SafetensorsWriter {
 public:
+  SafetensorsWriter() = default;
+  // Owns a file descriptor and a temporary file.
+  SafetensorsWriter(const SafetensorsWriter &) = delete;
+  SafetensorsWriter &operator=(const SafetensorsWriter &) = delete;
+
   struct Decl {
     std::string name;
     DType dtype;
