@@ -86,7 +86,8 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
     }
     if (seqLen < 1) {
       getOperation().emitError()
-          << "attn-report: option 'seq-len' must be >= 1, got " << seqLen;
+          << "attn-report: option 'seq-len' must be >= 1, got "
+          << static_cast<int64_t>(seqLen);
       return signalPassFailure();
     }
 
