@@ -556,9 +556,11 @@ private:
     kCacheOut = kCache;
     vCacheOut = vCache;
 
+    // head_dim ** -0.5, as transformers computes it (1/sqrt may differ in
+    // the last bit).
+    double scale = std::pow(static_cast<double>(d), -0.5);
     Value o = AttentionOp::create(b, attnLoc, perHead(hq), q, keys, values,
-                                  b.getF64FloatAttr(1.0 / std::sqrt(double(d))),
-                                  b.getUnitAttr());
+                                  b.getF64FloatAttr(scale), b.getUnitAttr());
     SmallVector<ReassociationIndices> groups{{0}, {1}, {2, 3}};
     o = tensor::CollapseShapeOp::create(b, attnLoc, activation(hq * d), o,
                                         groups);
