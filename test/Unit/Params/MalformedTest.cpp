@@ -333,9 +333,23 @@ TEST_P(Malformed, ParseRejectsWithNameAndReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Safetensors, Malformed, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case> &info) {
-                           return info.param.id;
+                         [](const ::testing::TestParamInfo<Case> &param) {
+                           return param.param.id;
                          });
+
+TEST(OpenErrors, MissingFileAndDirectory) {
+  TempDir dir;
+  std::string missing = dir.file("absent.safetensors");
+  std::string error;
+  EXPECT_EQ(SafetensorsFile::open(missing, error), nullptr);
+  EXPECT_EQ(error, missing + ": cannot open: " + std::strerror(ENOENT));
+  EXPECT_EQ(SafetensorsFile::openHeader(missing, error), nullptr);
+  EXPECT_EQ(error, missing + ": cannot open: " + std::strerror(ENOENT));
+  EXPECT_EQ(SafetensorsFile::open(dir.path(), error), nullptr);
+  EXPECT_EQ(error, dir.path() + ": not a regular file");
+  EXPECT_EQ(SafetensorsFile::openHeader(dir.path(), error), nullptr);
+  EXPECT_EQ(error, dir.path() + ": not a regular file");
+}
 
 TEST(MalformedCoverage, EveryRuleHasCases) {
   int perRule[8] = {};

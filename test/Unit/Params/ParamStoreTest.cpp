@@ -208,7 +208,7 @@ TEST(ParamStore, HeaderOnly) {
 
 /// A two-shard checkpoint in `dir` with the given weight_map body.
 struct Sharded {
-  explicit Sharded(const TempDir &dir) : dir(dir) {
+  explicit Sharded(const TempDir &tempDir) : dir(tempDir) {
     writeF32(dir.file("model-00001-of-00002.safetensors"),
              {{"embed", {1, 2}}, {"layer.0", {3}}});
     writeF32(dir.file("model-00002-of-00002.safetensors"),

@@ -116,8 +116,9 @@ void expectRoundTrip(const std::string &path, const std::vector<Spec> &specs,
   ASSERT_NE(close, std::string::npos);
   EXPECT_EQ(headerText[close], '}');
   EXPECT_LT(headerText.size() - close - 1, 8u);
-  if (!metadata.empty())
+  if (!metadata.empty()) {
     EXPECT_EQ(headerText.rfind("{\"__metadata__\":", 0), 0u) << headerText;
+  }
 }
 
 TEST(RoundTrip, AllDTypes) {
