@@ -201,6 +201,15 @@ func.func @linear_result_shape(%x: tensor<2x3x192xf32>, %w: tensor<64x192xf32>) 
 
 // -----
 
+// With a dynamic weight, the bias fixes the output width.
+func.func @linear_result_from_bias(%x: tensor<?x192xf32>, %w: tensor<?x192xf32>, %b: tensor<64xf32>) -> tensor<?x32xf32> {
+  // expected-error @below {{'attn.linear' op result type 'tensor<?x32xf32>' does not match expected shape [?x64]}}
+  %0 = attn.linear %x, %w, %b : tensor<?x192xf32>, tensor<?x192xf32>, tensor<64xf32> -> tensor<?x32xf32>
+  return %0 : tensor<?x32xf32>
+}
+
+// -----
+
 func.func @linear_result_rank(%x: tensor<2x3x192xf32>, %w: tensor<64x192xf32>) -> tensor<6x64xf32> {
   // expected-error @below {{'attn.linear' op result type 'tensor<6x64xf32>' does not match expected shape [2x3x64]}}
   %0 = attn.linear %x, %w : tensor<2x3x192xf32>, tensor<64x192xf32> -> tensor<6x64xf32>
@@ -382,6 +391,24 @@ func.func @mlp_down_shape(%x: tensor<?x192xf32>, %g: tensor<512x192xf32>, %u: te
   // expected-error @below {{'attn.mlp' op down type 'tensor<512x192xf32>' does not match expected shape [192x512]}}
   %0 = attn.mlp %x, %g, %u, %d : tensor<?x192xf32>, tensor<512x192xf32>, tensor<512x192xf32>, tensor<512x192xf32>
   return %0 : tensor<?x192xf32>
+}
+
+// -----
+
+// A dynamic gate does not hide an up/down disagreement on the width.
+func.func @mlp_dynamic_gate(%x: tensor<?x192xf32>, %g: tensor<?x192xf32>, %u: tensor<512x192xf32>, %d: tensor<192x256xf32>) -> tensor<?x192xf32> {
+  // expected-error @below {{'attn.mlp' op down type 'tensor<192x256xf32>' does not match expected shape [192x512]}}
+  %0 = attn.mlp %x, %g, %u, %d : tensor<?x192xf32>, tensor<?x192xf32>, tensor<512x192xf32>, tensor<192x256xf32>
+  return %0 : tensor<?x192xf32>
+}
+
+// -----
+
+// Nor does a dynamic model width.
+func.func @mlp_dynamic_width(%x: tensor<?x?xf32>, %g: tensor<512x192xf32>, %u: tensor<512x64xf32>, %d: tensor<192x512xf32>) -> tensor<?x?xf32> {
+  // expected-error @below {{'attn.mlp' op up type 'tensor<512x64xf32>' does not match expected shape [512x192]}}
+  %0 = attn.mlp %x, %g, %u, %d : tensor<?x?xf32>, tensor<512x192xf32>, tensor<512x64xf32>, tensor<192x512xf32>
+  return %0 : tensor<?x?xf32>
 }
 
 // -----

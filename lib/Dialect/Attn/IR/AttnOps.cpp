@@ -116,13 +116,17 @@ LogicalResult LinearOp::verify() {
     return emitOpError() << "weight " << w << " has " << w.getDimSize(1)
                          << " input features but input " << x << " has "
                          << dimStr(in) << " (weight layout is [out, in])";
+  int64_t out = w.getDimSize(0);
   if (Value b = getBias()) {
     if (failed(checkSameElementType(*this, getInput(), "input", b, "bias")) ||
-        failed(checkShape(*this, b, "bias", {w.getDimSize(0)})))
+        failed(checkShape(*this, b, "bias", {out})))
       return failure();
+    // A static bias fixes the output width when the weight's is dynamic.
+    if (ShapedType::isDynamic(out))
+      out = rt(b).getDimSize(0);
   }
   SmallVector<int64_t> expected(x.getShape());
-  expected.back() = w.getDimSize(0);
+  expected.back() = out;
   return checkShape(*this, getResult(), "result", expected);
 }
 
@@ -159,8 +163,17 @@ LogicalResult MlpOp::verify() {
         failed(checkSameElementType(*this, getInput(), "input", v, name)))
       return failure();
   }
+  // d and the intermediate width are whichever operand has them static, so
+  // that a dynamic gate cannot hide an up/down mismatch.
   int64_t d = x.getShape().back();
+  for (int64_t o : {rt(getGate()).getDimSize(1), rt(getUp()).getDimSize(1),
+                    rt(getDown()).getDimSize(0)})
+    if (ShapedType::isDynamic(d))
+      d = o;
   int64_t inter = rt(getGate()).getDimSize(0);
+  for (int64_t o : {rt(getUp()).getDimSize(0), rt(getDown()).getDimSize(1)})
+    if (ShapedType::isDynamic(inter))
+      inter = o;
   if (failed(checkShape(*this, getGate(), "gate", {inter, d})) ||
       failed(checkShape(*this, getUp(), "up", {inter, d})) ||
       failed(checkShape(*this, getDown(), "down", {d, inter})))
