@@ -25,14 +25,13 @@
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
-#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <set>
 
@@ -41,19 +40,18 @@ using namespace mlir::attn;
 namespace json = attenuate::json;
 namespace params = attenuate::params;
 
-namespace {
-
 /// Far above any real model, low enough that no product of two dims can
 /// overflow int64 and that a hostile config cannot make us build a huge IR.
-constexpr int64_t kMaxDim = int64_t(1) << 24;
-constexpr int64_t kMaxLayers = 4096;
+static constexpr int64_t kMaxDim = int64_t(1) << 24;
+static constexpr int64_t kMaxLayers = 4096;
 /// config.json is a few kilobytes; the bound keeps a wrong file from being
 /// slurped.
-constexpr uint64_t kMaxConfigBytes = 16u << 20;
+static constexpr uint64_t kMaxConfigBytes = 16u << 20;
 
-const char *const kArchitectures[] = {"LlamaForCausalLM", "MistralForCausalLM",
-                                      "Qwen2ForCausalLM"};
+static const char *const kArchitectures[] = {
+    "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
 
+namespace {
 /// What the model computes, as the importer needs it: validated, defaults
 /// applied.
 struct ModelConfig {
@@ -65,9 +63,17 @@ struct ModelConfig {
   bool tiedEmbeddings = false;
   bool qkvBias = false, oBias = false;
 };
+} // namespace
+
+/// The shortest form that reads back as `x`.
+static std::string formatNumber(double x) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc() ? std::string(buf, end) : std::string("?");
+}
 
 /// A value as a message shows it: scalars literally, containers by kind.
-std::string describe(const json::Value &v) {
+static std::string describe(const json::Value &v) {
   switch (v.kind) {
   case json::Value::Kind::Null:
     return "null";
@@ -76,9 +82,7 @@ std::string describe(const json::Value &v) {
   case json::Value::Kind::Number: {
     if (v.isInteger && !v.integerOverflow)
       return (v.isNegative ? "-" : "") + std::to_string(v.magnitude);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v.number);
-    return buf;
+    return formatNumber(v.number);
   }
   case json::Value::Kind::String:
     return json::quote(v.string);
@@ -90,11 +94,16 @@ std::string describe(const json::Value &v) {
   return "?";
 }
 
+namespace {
 /// Reads typed fields of config.json. Every failure names the field.
 class ConfigReader {
 public:
-  ConfigReader(std::string path, const json::Value &root, std::string &error)
-      : path(std::move(path)), root(root), error(error) {}
+  /// `prefix` names the object within config.json in messages, e.g.
+  /// "rope_parameters.".
+  ConfigReader(std::string path, const json::Value &root, std::string &error,
+               std::string prefix = "")
+      : path(std::move(path)), prefix(std::move(prefix)), root(root),
+        error(error) {}
 
   bool fail(const Twine &message) {
     error = path + ": " + message.str();
@@ -110,7 +119,7 @@ public:
 
   bool requireInt(StringRef key, int64_t max, int64_t &out) {
     if (!find(key))
-      return fail("missing required field \"" + key + "\"");
+      return fail("missing required field \"" + prefix + key + "\"");
     return optionalInt(key, max, out);
   }
 
@@ -120,7 +129,7 @@ public:
       return true;
     int64_t value;
     if (!v->isNumber() || !v->asI64(value) || value < 1 || value > max)
-      return fail("field \"" + key + "\" must be an integer in [1, " +
+      return fail("field \"" + prefix + key + "\" must be an integer in [1, " +
                   Twine(max) + "], got " + describe(*v));
     out = value;
     return true;
@@ -130,12 +139,13 @@ public:
   bool number(StringRef key, bool required, bool positive, double &out) {
     const json::Value *v = find(key);
     if (!v)
-      return required ? fail("missing required field \"" + key + "\"") : true;
+      return required ? fail("missing required field \"" + prefix + key + "\"")
+                      : true;
     if (!v->isNumber() || !std::isfinite(v->number) || v->number < 0 ||
         (positive && v->number == 0))
-      return fail("field \"" + key + "\" must be a " +
-                  (positive ? "positive" : "non-negative") +
-                  " number, got " + describe(*v));
+      return fail("field \"" + prefix + key + "\" must be a " +
+                  (positive ? "positive" : "non-negative") + " number, got " +
+                  describe(*v));
     out = v->number;
     return true;
   }
@@ -145,7 +155,7 @@ public:
     if (!v)
       return true;
     if (v->kind != json::Value::Kind::Bool)
-      return fail("field \"" + key + "\" must be true or false, got " +
+      return fail("field \"" + prefix + key + "\" must be true or false, got " +
                   describe(*v));
     out = v->boolean;
     return true;
@@ -156,19 +166,21 @@ public:
     if (!v)
       return true;
     if (!v->isString())
-      return fail("field \"" + key + "\" must be a string, got " +
+      return fail("field \"" + prefix + key + "\" must be a string, got " +
                   describe(*v));
     out = v->string;
     return true;
   }
 
 private:
-  std::string path;
+  std::string path, prefix;
   const json::Value &root;
   std::string &error;
 };
+} // namespace
 
-bool readSmallFile(StringRef path, std::string &out, std::string &error) {
+static bool readSmallFile(StringRef path, std::string &out,
+                          std::string &error) {
   llvm::sys::fs::file_status status;
   if (std::error_code ec = llvm::sys::fs::status(path, status)) {
     error = path.str() + ": cannot read: " + ec.message();
@@ -194,7 +206,8 @@ bool readSmallFile(StringRef path, std::string &out, std::string &error) {
 }
 
 /// Parses and validates config.json into `config`.
-bool readConfig(StringRef path, ModelConfig &config, std::string &error) {
+static bool readConfig(StringRef path, ModelConfig &config,
+                       std::string &error) {
   std::string text;
   if (!readSmallFile(path, text, error))
     return false;
@@ -240,8 +253,7 @@ bool readConfig(StringRef path, ModelConfig &config, std::string &error) {
   if (!r.optionalInt("num_key_value_heads", kMaxDim, config.kvHeads))
     return false;
   if (config.heads % config.kvHeads != 0)
-    return r.fail("field \"num_key_value_heads\": " +
-                  Twine(config.kvHeads) +
+    return r.fail("field \"num_key_value_heads\": " + Twine(config.kvHeads) +
                   " key/value heads do not divide num_attention_heads " +
                   Twine(config.heads));
 
@@ -270,25 +282,47 @@ bool readConfig(StringRef path, ModelConfig &config, std::string &error) {
       return r.fail("field \"rope_scaling\": RoPE scaling " + type +
                     " is not implemented");
   }
-  if (!r.number("rope_theta", /*required=*/false, /*positive=*/true,
-                config.ropeTheta))
-    return false;
-
   double partial = 1.0;
-  if (!r.number("partial_rotary_factor", /*required=*/false,
+  if (!r.number("rope_theta", /*required=*/false, /*positive=*/true,
+                config.ropeTheta) ||
+      !r.number("partial_rotary_factor", /*required=*/false,
                 /*positive=*/true, partial))
     return false;
+  StringRef partialField =
+      r.find("partial_rotary_factor") ? "partial_rotary_factor" : "";
+  // transformers 5 moved the RoPE settings into one object.
+  if (const json::Value *rope = r.find("rope_parameters")) {
+    if (!rope->isObject())
+      return r.fail("field \"rope_parameters\" must be an object, got " +
+                    describe(*rope));
+    ConfigReader nested(path.str(), *rope, error, "rope_parameters.");
+    std::string type = "default";
+    if (!nested.string("rope_type", type))
+      return false;
+    if (type != "default")
+      return r.fail("field \"rope_parameters.rope_type\": RoPE scaling " +
+                    json::quote(type) + " is not implemented");
+    if (!nested.number("rope_theta", /*required=*/false, /*positive=*/true,
+                       config.ropeTheta))
+      return false;
+    if (nested.find("partial_rotary_factor") && partialField.empty()) {
+      if (!nested.number("partial_rotary_factor", /*required=*/false,
+                         /*positive=*/true, partial))
+        return false;
+      partialField = "rope_parameters.partial_rotary_factor";
+    }
+  }
+  if (partialField.empty())
+    partialField = "head_dim";
   if (partial > 1.0)
-    return r.fail("field \"partial_rotary_factor\" must be in (0, 1], got " +
-                  describe(*r.find("partial_rotary_factor")));
+    return r.fail("field \"" + partialField + "\" must be in (0, 1], got " +
+                  formatNumber(partial));
   // transformers truncates: int(head_dim * partial_rotary_factor).
   config.rotaryDim = static_cast<int64_t>(config.headDim * partial);
   if (config.rotaryDim < 2 || config.rotaryDim % 2 != 0)
-    return r.fail(Twine("field \"") +
-                  (r.find("partial_rotary_factor") ? "partial_rotary_factor"
-                                                   : "head_dim") +
-                  "\": the rotary dimension " + Twine(config.rotaryDim) +
-                  " (head_dim " + Twine(config.headDim) +
+    return r.fail("field \"" + partialField + "\": the rotary dimension " +
+                  Twine(config.rotaryDim) + " (head_dim " +
+                  Twine(config.headDim) +
                   " x partial_rotary_factor) must be even and at least 2");
 
   if (!r.boolean("tie_word_embeddings", config.tiedEmbeddings))
@@ -317,6 +351,12 @@ bool readConfig(StringRef path, ModelConfig &config, std::string &error) {
     config.qkvBias = true;
 
   if (isMistral) {
+    // MistralConfig defaults to a 4096-token window; only an explicit null
+    // turns it off.
+    if (!root.get("sliding_window"))
+      return r.fail("field \"sliding_window\" is absent, which transformers "
+                    "reads as 4096; sliding-window attention is not "
+                    "implemented (null disables it)");
     if (const json::Value *window = r.find("sliding_window"))
       return r.fail("field \"sliding_window\": sliding-window attention (" +
                     describe(*window) + ") is not implemented");
@@ -335,7 +375,7 @@ bool readConfig(StringRef path, ModelConfig &config, std::string &error) {
 /// `path` relative to `dir` when both are absolute and share a root, with
 /// ".." where needed; else `path` unchanged. Both must be real paths (no
 /// symlinks), so that ".." means the parent it appears to.
-std::string relativeTo(StringRef path, StringRef dir) {
+static std::string relativeTo(StringRef path, StringRef dir) {
   namespace sp = llvm::sys::path;
   SmallVector<StringRef> p(sp::begin(path), sp::end(path));
   SmallVector<StringRef> d(sp::begin(dir), sp::end(dir));
@@ -353,7 +393,7 @@ std::string relativeTo(StringRef path, StringRef dir) {
 }
 
 /// Element type of a stored float dtype; null for the others.
-Type floatType(MLIRContext *ctx, params::DType dtype) {
+static Type floatType(MLIRContext *ctx, params::DType dtype) {
   switch (dtype) {
   case params::DType::F16:
     return Float16Type::get(ctx);
@@ -368,13 +408,14 @@ Type floatType(MLIRContext *ctx, params::DType dtype) {
   }
 }
 
-std::string shapeString(ArrayRef<int64_t> shape) {
+static std::string shapeString(ArrayRef<int64_t> shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i)
     out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
 }
 
+namespace {
 /// Tensor names of the Hugging Face Llama family.
 struct Names {
   static std::string layer(int64_t i, StringRef rest) {
@@ -435,8 +476,8 @@ public:
 
     Location embedLoc = loc("model.embed_tokens");
     Value table = param(Names::embed, embedLoc);
-    Value h = EmbedOp::create(b, embedLoc, activation(config.hidden), table,
-                              tokens);
+    Value h =
+        EmbedOp::create(b, embedLoc, activation(config.hidden), table, tokens);
 
     SmallVector<Value> returned{Value()};
     for (int64_t i = 0; i < config.layers; ++i) {
@@ -446,16 +487,16 @@ public:
                      entry->getArgument(3 + 2 * i), kCache, vCache);
       returned.append({kCache, vCache});
       auto layerAttr = b.getI64IntegerAttr(i);
-      for (Operation &op : llvm::make_range(
-               std::next(before->getIterator()), entry->end()))
+      for (Operation &op :
+           llvm::make_range(std::next(before->getIterator()), entry->end()))
         op.setAttr(AttnDialect::kLayerAttrName, layerAttr);
     }
 
     Value normed = rmsNorm(h, Names::norm, loc("model.norm"));
     Location headLoc = loc("lm_head");
     Value head = config.tiedEmbeddings ? table : param(Names::lmHead, headLoc);
-    returned[0] = LinearOp::create(b, headLoc, logitsType, normed, head,
-                                   Value());
+    returned[0] =
+        LinearOp::create(b, headLoc, logitsType, normed, head, Value());
     func::ReturnOp::create(b, loc("forward"), returned);
   }
 
@@ -469,9 +510,9 @@ private:
         {ShapedType::kDynamic, ShapedType::kDynamic, features}, f32);
   }
   RankedTensorType perHead(int64_t heads) {
-    return RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic,
-                                  heads, config.headDim},
-                                 f32);
+    return RankedTensorType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic, heads, config.headDim},
+        f32);
   }
 
   /// The parameter at its stored type, then converted to f32 for compute.
@@ -494,8 +535,7 @@ private:
                              b.getF64FloatAttr(config.rmsNormEps));
   }
 
-  Value linear(Value x, int64_t layer, StringRef proj, int64_t out,
-               bool bias) {
+  Value linear(Value x, int64_t layer, StringRef proj, int64_t out, bool bias) {
     std::string prefix = Names::layer(layer, proj);
     Location opLoc = loc(prefix);
     Value w = param(prefix + ".weight", opLoc);
@@ -513,28 +553,23 @@ private:
   }
 
   Value rope(Value x, Location opLoc) {
-    return RopeOp::create(
-        b, opLoc, x.getType(), x, positions,
-        b.getF64FloatAttr(config.ropeTheta),
-        b.getI64IntegerAttr(config.rotaryDim),
-        RopePairingAttr::get(ctx, RopePairing::RotateHalf),
-        /*base_dim=*/IntegerAttr(), /*frequencies=*/DenseI64ArrayAttr());
+    return RopeOp::create(b, opLoc, x.getType(), x, positions,
+                          b.getF64FloatAttr(config.ropeTheta),
+                          b.getI64IntegerAttr(config.rotaryDim),
+                          RopePairingAttr::get(ctx, RopePairing::RotateHalf),
+                          /*base_dim=*/IntegerAttr(),
+                          /*frequencies=*/DenseI64ArrayAttr());
   }
 
-  /// Writes `update` into `cache` at the step's position and returns the
-  /// updated cache and its valid prefix [0, pos + S).
-  std::pair<Value, Value> cacheStep(Value cache, Value update,
-                                    Location opLoc) {
-    Value updated =
-        CacheUpdateOp::create(b, opLoc, cache.getType(), cache, update, pos);
+  /// The valid prefix [0, pos + S) of an updated cache.
+  Value validPrefix(Value updated, Location opLoc) {
     SmallVector<OpFoldResult> offsets(4, b.getIndexAttr(0));
     SmallVector<OpFoldResult> sizes{batch, end, b.getIndexAttr(config.kvHeads),
                                     b.getIndexAttr(config.headDim)};
     SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-    Value valid = tensor::ExtractSliceOp::create(
-        b, opLoc, cast<RankedTensorType>(cache.getType()), updated, offsets,
+    return tensor::ExtractSliceOp::create(
+        b, opLoc, cast<RankedTensorType>(updated.getType()), updated, offsets,
         sizes, strides);
-    return {updated, valid};
   }
 
   Value buildLayer(int64_t i, Value h, Value kCacheIn, Value vCacheIn,
@@ -551,10 +586,12 @@ private:
     k = rope(splitHeads(k, hkv, attnLoc), attnLoc);
     v = splitHeads(v, hkv, attnLoc);
 
-    auto [kCache, keys] = cacheStep(kCacheIn, k, attnLoc);
-    auto [vCache, values] = cacheStep(vCacheIn, v, attnLoc);
-    kCacheOut = kCache;
-    vCacheOut = vCache;
+    kCacheOut =
+        CacheUpdateOp::create(b, attnLoc, kCacheIn.getType(), kCacheIn, k, pos);
+    vCacheOut =
+        CacheUpdateOp::create(b, attnLoc, vCacheIn.getType(), vCacheIn, v, pos);
+    Value keys = validPrefix(kCacheOut, attnLoc);
+    Value values = validPrefix(vCacheOut, attnLoc);
 
     // head_dim ** -0.5, as transformers computes it (1/sqrt may differ in
     // the last bit).
@@ -586,9 +623,10 @@ private:
   Type f32;
   Value tokens, positions, batch, seq, pos, end;
 };
+} // namespace
 
 /// Every tensor the config implies, with the shape it implies.
-std::vector<std::pair<std::string, std::vector<int64_t>>>
+static std::vector<std::pair<std::string, std::vector<int64_t>>>
 expectedTensors(const ModelConfig &c) {
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;
   int64_t qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim;
@@ -620,8 +658,6 @@ expectedTensors(const ModelConfig &c) {
   return out;
 }
 
-} // namespace
-
 /// The archives of a checkpoint, opened header-only into `store`, and the
 /// paths the module lists for them.
 static bool openArchives(StringRef dir, StringRef outputDir,
@@ -640,8 +676,8 @@ static bool openArchives(StringRef dir, StringRef outputDir,
     primary = index.str().str();
     sharded = true;
   } else {
-    error = dir.str() +
-            ": no model.safetensors or model.safetensors.index.json";
+    error =
+        dir.str() + ": no model.safetensors or model.safetensors.index.json";
     return false;
   }
   // The store checks the index's promises and every shard's header.
@@ -666,8 +702,8 @@ static bool openArchives(StringRef dir, StringRef outputDir,
   SmallString<256> realOut;
   if (!outputDir.empty()) {
     if (std::error_code ec = llvm::sys::fs::real_path(outputDir, realOut)) {
-      error = outputDir.str() + ": cannot resolve the output directory: " +
-              ec.message();
+      error = outputDir.str() +
+              ": cannot resolve the output directory: " + ec.message();
       return false;
     }
   }
@@ -789,8 +825,9 @@ mlir::attn::importHuggingFace(MLIRContext *ctx, StringRef dir,
       return success();
     });
     if (failed(verify(*module))) {
-      error = dir.str() + ": internal error: the imported module does not "
-                          "verify: " +
+      error = dir.str() +
+              ": internal error: the imported module does not "
+              "verify: " +
               diagnostics;
       return failure();
     }

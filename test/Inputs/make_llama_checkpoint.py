@@ -20,6 +20,7 @@ Breakage flags, each making one thing wrong for the importer's error tests:
   --sliding-window     Mistral: sliding_window = 4096;
                        Qwen2: use_sliding_window = true
   --set KEY=JSON       config[KEY] = JSON, after everything else
+  --unset KEY          leave KEY out of config.json
 
 The safetensors writer is this file's own (stdlib + numpy), independent of
 the C++ reader it is used to test.
@@ -148,6 +149,8 @@ def make_config(args):
     for item in args.set:
         key, _, value = item.partition("=")
         config[key] = json.loads(value)
+    for key in args.unset:
+        config.pop(key, None)
     return config
 
 
@@ -175,6 +178,7 @@ def main():
     p.add_argument("--rope-scaling", action="store_true")
     p.add_argument("--sliding-window", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
+    p.add_argument("--unset", action="append", default=[], metavar="KEY")
     args = p.parse_args()
     if args.kv_heads is None:
         args.kv_heads = max(1, args.heads // 2)

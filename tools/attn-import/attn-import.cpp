@@ -23,9 +23,10 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::SubCommand hfCommand(
-    "hf", "Import a Hugging Face checkpoint directory (config.json and "
-          "model.safetensors or model.safetensors.index.json)");
+static cl::SubCommand
+    hfCommand("hf",
+              "Import a Hugging Face checkpoint directory (config.json and "
+              "model.safetensors or model.safetensors.index.json)");
 
 static cl::opt<std::string> checkpointDir(cl::Positional, cl::Required,
                                           cl::desc("<checkpoint-dir>"),
@@ -51,8 +52,8 @@ static bool writeAtomically(StringRef path, StringRef text,
   SmallString<256> tmp;
   int fd;
   if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, fd, tmp)) {
-    error = path.str() + ": cannot create a temporary file beside it: " +
-            ec.message();
+    error = path.str() +
+            ": cannot create a temporary file beside it: " + ec.message();
     return false;
   }
   std::error_code ec;
