@@ -1,6 +1,8 @@
 //===- attn-opt.cpp - mlir-opt with the attn dialect and passes -----------===//
 
+#include "attenuate/Conversion/Passes.h"
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
+#include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -19,6 +21,8 @@ static llvm::cl::list<std::string> clParams(
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::attn::registerAttnPasses();
+  mlir::attn::registerAttnConversionPasses();
+  mlir::attn::registerAttnPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

@@ -66,4 +66,28 @@ def AttnVerifyParamsPass : Pass<"attn-verify-params", "::mlir::ModuleOp"> {
   }];
 }
 
+def AttnParamsToArgsPass : Pass<"attn-params-to-args", "::mlir::ModuleOp"> {
+  let summary = "Turn attn.param ops into trailing function arguments";
+  let description = [{
+    Execution binds parameters by pointer rather than embedding weights in
+    the compiled code: each distinct `attn.param "name"` used in a public
+    function becomes a trailing argument of that function, marked with the
+    argument attribute `attn.param = "name"`, and the op is erased. `attn-run`
+    fills those arguments from the parameter archives (memory-mapped, no
+    copy when the stored data is aligned f32).
+
+    ```mlir
+    func.func @forward(%x: tensor<?x192xf32>) -> tensor<?x64xf32> {
+      %w = attn.param "w" : tensor<64x192xf32>
+      ...
+    // becomes
+    func.func @forward(%x: tensor<?x192xf32>,
+                       %w: tensor<64x192xf32> {attn.param = "w"}) -> ...
+    ```
+    A function that uses parameters and is called from elsewhere in the
+    module is an error: its callers could not supply the new arguments.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
