@@ -15,8 +15,8 @@
 
 namespace mlir::attn {
 
-/// Registers the attn dialect and the upstream dialects its IR uses (func,
-/// tensor, arith).
+/// Registers the attn dialect and the upstream dialects its IR and its
+/// lowerings use (func, tensor, arith, linalg, math, scf, cf).
 void registerAttnDialect(DialectRegistry &registry);
 
 } // namespace mlir::attn

@@ -1,5 +1,6 @@
 //===- AttnPlugin.cpp - attn as a dialect and pass plugin for mlir-opt ----===//
 
+#include "attenuate/Conversion/Passes.h"
 #include "attenuate/Registration.h"
 
 #include "mlir/Tools/Plugins/DialectPlugin.h"
@@ -18,5 +19,8 @@ mlirGetDialectPluginInfo() {
 extern "C" LLVM_ATTRIBUTE_WEAK mlir::PassPluginLibraryInfo
 mlirGetPassPluginInfo() {
   return {MLIR_PLUGIN_API_VERSION, "AttnPasses", LLVM_VERSION_STRING,
-          []() { mlir::attn::registerAttnPasses(); }};
+          []() {
+            mlir::attn::registerAttnPasses();
+            mlir::attn::registerAttnConversionPasses();
+          }};
 }

@@ -1,0 +1,16 @@
+//===- AttnToLinalg.h - attn ops to linalg on tensors -----------*- C++ -*-===//
+#ifndef ATTENUATE_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H
+#define ATTENUATE_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::attn {
+
+/// Adds one conversion pattern per attn op (all but attn.param) that rewrites
+/// it into linalg, tensor, arith, math and cf ops on tensors. To keep an op,
+/// mark it legal in the ConversionTarget: legal ops are not rewritten.
+void populateAttnToLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::attn
+
+#endif // ATTENUATE_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H

@@ -1,0 +1,60 @@
+//===- Passes.td - conversions out of the attn dialect -----*- tablegen -*-===//
+#ifndef ATTN_CONVERSION_PASSES_TD
+#define ATTN_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertAttnToLinalgPass : Pass<"convert-attn-to-linalg"> {
+  let summary = "Lower attn ops to their reference semantics in linalg/tensor";
+  let description = [{
+    Rewrites every `attn` op except `attn.param` into upstream dialects on
+    tensors (`linalg`, `tensor`, `arith`, `math`, `cf`), exactly as the op
+    descriptions define it. This is the reference the fused kernels are
+    checked against, so it favours plain loops over speed: attention
+    materialises the full score matrix. Arithmetic runs in the op's element
+    type.
+
+    - `attn.embed`: a `linalg.generic` gathering table rows with
+      `tensor.extract`; token ids are clamped into `[0, vocab)`.
+    - `attn.linear`: leading dims collapsed to one, `linalg.matmul` with the
+      transposed-B indexing map (the weight stays `[out, in]`), bias added
+      by a `linalg.generic`, dims expanded back.
+    - `attn.rms_norm`: a sum-of-squares reduction, then
+      `x / sqrt(sum / d + epsilon) · weight`.
+    - `attn.mlp`: three such matmuls and `silu(g) · u` with
+      `silu(z) = z / (1 + exp(-z))`.
+    - `attn.rope`: one `linalg.generic` over the output reading each
+      channel's pair partner. Frequencies and angles are computed in f32
+      whatever the element type, as Hugging Face does (`inv_freq` in f32,
+      `position · inv_freq` in f32, `cos`/`sin` in f32 then cast), so the
+      result matches a torch Llama to rounding of the element type.
+    - `attn.attention`: scores `scale · q·kᵀ` with the GQA head mapping in
+      the indexing maps (no K/V copies), the bottom-right causal mask as
+      `-inf`, a max-subtracted softmax in which a fully masked row gives
+      zeros, then `P·V`.
+    - `attn.cache_update`: `tensor.insert_slice` at `[0, position, 0, 0]`,
+      guarded by `cf.assert` that the write stays inside the cache.
+
+    Ops named in `keep` are left as they are, for a later lowering (the CPU
+    pipeline turns `attn.linear`, `attn.mlp` and `attn.attention` into
+    library calls):
+    ```
+    attn-opt m.mlir --convert-attn-to-linalg
+    attn-opt m.mlir --convert-attn-to-linalg="keep=attn.linear,attn.mlp"
+    ```
+  }];
+  let options = [
+    ListOption<"keep", "keep", "std::string",
+               "attn ops to leave unconverted (e.g. attn.linear,attn.mlp)">,
+  ];
+  let dependentDialects = [
+    "::mlir::attn::AttnDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+#endif // ATTN_CONVERSION_PASSES_TD

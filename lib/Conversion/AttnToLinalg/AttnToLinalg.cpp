@@ -1,0 +1,821 @@
+//===- AttnToLinalg.cpp - attn ops to linalg on tensors -------------------===//
+//
+// The reference semantics of the attn ops. The fused kernels, the runtime
+// calls and every rewrite are checked against what this lowering computes,
+// so each pattern transcribes its op description literally and keeps the
+// arithmetic in the op's element type; speed is not a goal here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attenuate/Conversion/AttnToLinalg/AttnToLinalg.h"
+#include "attenuate/Conversion/Passes.h"
+#include "attenuate/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <cmath>
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_CONVERTATTNTOLINALGPASS
+#include "attenuate/Conversion/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+using utils::IteratorType;
+
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+Value floatConst(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+Value negInf(OpBuilder &b, Location loc, Type type) {
+  auto ft = cast<FloatType>(type);
+  return arith::ConstantOp::create(
+      b, loc,
+      b.getFloatAttr(ft, APFloat::getInf(ft.getFloatSemantics(),
+                                         /*Negative=*/true)));
+}
+
+void yield(OpBuilder &b, Location loc, Value value) {
+  linalg::YieldOp::create(b, loc, ValueRange{value});
+}
+
+Value indexConst(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+Value dimValue(OpBuilder &b, Location loc, Value tensor, int64_t dim) {
+  return b.createOrFold<tensor::DimOp>(loc, tensor, dim);
+}
+
+/// A tensor of `sizes` filled with `value`: the initial accumulator of a
+/// reduction.
+Value filled(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+             Type elementType, Value value) {
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, elementType);
+  return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty})
+      .getResult(0);
+}
+
+/// The map (d0, ..., d{n-1}) -> (d{dims[0]}, d{dims[1]}, ...).
+AffineMap dimsMap(MLIRContext *ctx, unsigned numDims, ArrayRef<unsigned> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(numDims, 0, exprs, ctx);
+}
+
+SmallVector<unsigned> range(unsigned n) {
+  SmallVector<unsigned> r;
+  for (unsigned i = 0; i < n; ++i)
+    r.push_back(i);
+  return r;
+}
+
+SmallVector<IteratorType> reductionLast(unsigned numDims) {
+  SmallVector<IteratorType> it(numDims, IteratorType::parallel);
+  it.back() = IteratorType::reduction;
+  return it;
+}
+
+/// Passes the value through a tensor.cast when the lowering inferred a more
+/// or less static shape than the op's declared result (both are valid for
+/// the op's verifier, which accepts dynamic-vs-static matches).
+Value castTo(OpBuilder &b, Location loc, Value v, Type type) {
+  if (v.getType() == type)
+    return v;
+  return tensor::CastOp::create(b, loc, type, v);
+}
+
+/// Whether `x : [..., k]` may be viewed as a matrix `[m, k]` and the result
+/// expanded back. The expansion of one dim into several dynamic ones is valid
+/// IR, but LLVM 22's expand-strided-metadata crashes on it
+/// (llvm/llvm-project#186830, fixed in 23), so such inputs keep their rank.
+bool canFlatten(Value x) {
+  ArrayRef<int64_t> shape = tensorType(x).getShape();
+  return llvm::count_if(shape.drop_back(), ShapedType::isDynamic) <= 1;
+}
+
+/// `x : [..., k]` viewed as a matrix `[m, k]`: linear and mlp act on the last
+/// dim only, and a 2-D matmul is the form library lowerings recognise.
+Value toMatrix(OpBuilder &b, Location loc, Value x) {
+  RankedTensorType type = tensorType(x);
+  int64_t rank = type.getRank();
+  if (rank == 2)
+    return x;
+  if (rank == 1) {
+    auto matrix =
+        RankedTensorType::get({1, type.getDimSize(0)}, type.getElementType());
+    SmallVector<OpFoldResult> shape = {b.getIndexAttr(1),
+                                       tensor::getMixedSize(b, loc, x, 0)};
+    return tensor::ExpandShapeOp::create(b, loc, matrix, x,
+                                         {ReassociationIndices{0, 1}}, shape);
+  }
+  ReassociationIndices leading;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    leading.push_back(i);
+  return tensor::CollapseShapeOp::create(
+      b, loc, x, {leading, ReassociationIndices{rank - 1}});
+}
+
+/// The inverse of toMatrix for a result `[m, n]` whose leading dims are
+/// those of `x`.
+Value fromMatrix(OpBuilder &b, Location loc, Value y, Value x) {
+  RankedTensorType xType = tensorType(x), yType = tensorType(y);
+  int64_t rank = xType.getRank();
+  if (rank == 2)
+    return y;
+  if (rank == 1)
+    return tensor::CollapseShapeOp::create(b, loc, y,
+                                           {ReassociationIndices{0, 1}});
+  SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, loc, x);
+  shape.back() = tensor::getMixedSize(b, loc, y, 1);
+  SmallVector<int64_t> staticShape(xType.getShape());
+  staticShape.back() = yType.getDimSize(1);
+  ReassociationIndices leading;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    leading.push_back(i);
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(staticShape, yType.getElementType()), y,
+      {leading, ReassociationIndices{rank - 1}}, shape);
+}
+
+/// `y[..., n] = Σ_k x[..., k] · w[n, k]`, accumulated from zero in the
+/// element type. A matrix `x` gets linalg.matmul with the transposed-B
+/// indexing map, which reads the Hugging Face `[out, in]` weight in place;
+/// other ranks get the same contraction as a linalg.generic over the leading
+/// dims.
+Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w) {
+  MLIRContext *ctx = b.getContext();
+  Type elementType = tensorType(x).getElementType();
+  unsigned rank = tensorType(x).getRank();
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  sizes.back() = tensor::getMixedSize(b, loc, w, 0);
+  Value init =
+      filled(b, loc, sizes, elementType, floatConst(b, loc, elementType, 0.0));
+  if (rank == 2)
+    return linalg::MatmulTransposeBOp::create(b, loc, TypeRange{init.getType()},
+                                              ValueRange{x, w},
+                                              ValueRange{init})
+        .getResult(0);
+
+  // Loops (lead..., n, k).
+  unsigned numLoops = rank + 1;
+  SmallVector<unsigned> xDims = range(rank - 1), outDims = range(rank);
+  xDims.push_back(rank);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, ValueRange{x, w},
+             ValueRange{init},
+             SmallVector<AffineMap>{dimsMap(ctx, numLoops, xDims),
+                                    dimsMap(ctx, numLoops, {rank - 1, rank}),
+                                    dimsMap(ctx, numLoops, outDims)},
+             reductionLast(numLoops),
+             [](OpBuilder &nb, Location l, ValueRange args) {
+               Value prod = arith::MulFOp::create(nb, l, args[0], args[1]);
+               yield(nb, l, arith::AddFOp::create(nb, l, args[2], prod));
+             })
+      .getResult(0);
+}
+
+/// An element-wise linalg.generic over tensors of `like`'s shape.
+Value elementwise(OpBuilder &b, Location loc, ValueRange inputs, Value like,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> fn) {
+  MLIRContext *ctx = b.getContext();
+  unsigned rank = tensorType(like).getRank();
+  Value init =
+      tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc, like),
+                              tensorType(like).getElementType());
+  SmallVector<AffineMap> maps(inputs.size() + 1,
+                              AffineMap::getMultiDimIdentityMap(rank, ctx));
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+             SmallVector<IteratorType>(rank, IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               yield(nb, l, fn(nb, l, args));
+             })
+      .getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// attn.embed
+//===----------------------------------------------------------------------===//
+
+struct EmbedOpLowering : OpConversionPattern<EmbedOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(EmbedOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value table = adaptor.getTable(), tokens = adaptor.getTokens();
+    auto tokensType = tensorType(tokens);
+    Type elementType = tensorType(table).getElementType();
+    unsigned rank = tokensType.getRank() + 1;
+    MLIRContext *ctx = rewriter.getContext();
+
+    SmallVector<OpFoldResult> sizes =
+        tensor::getMixedSizes(rewriter, loc, tokens);
+    sizes.push_back(tensor::getMixedSize(rewriter, loc, table, 1));
+    Value init = tensor::EmptyOp::create(rewriter, loc, sizes, elementType);
+    // Out-of-range ids are undefined behaviour in the op; clamping keeps the
+    // gather in bounds instead of reading arbitrary memory.
+    Value zero = indexConst(rewriter, loc, 0);
+    Value lastRow =
+        arith::SubIOp::create(rewriter, loc, dimValue(rewriter, loc, table, 0),
+                              indexConst(rewriter, loc, 1));
+
+    SmallVector<AffineMap> maps = {
+        dimsMap(ctx, rank, range(rank - 1)),
+        AffineMap::getMultiDimIdentityMap(rank, ctx)};
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{init.getType()}, ValueRange{tokens},
+        ValueRange{init}, maps,
+        SmallVector<IteratorType>(rank, IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value id =
+              arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          id = arith::MaxSIOp::create(b, l, id, zero);
+          id = arith::MinSIOp::create(b, l, id, lastRow);
+          Value col = linalg::IndexOp::create(b, l, rank - 1);
+          Value v = tensor::ExtractOp::create(b, l, table, ValueRange{id, col});
+          yield(b, l, v);
+        });
+    rewriter.replaceOp(
+        op, castTo(rewriter, loc, generic.getResult(0), op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.linear
+//===----------------------------------------------------------------------===//
+
+struct LinearOpLowering : OpConversionPattern<LinearOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value x = adaptor.getInput();
+    bool flatten = canFlatten(x);
+    Value y =
+        contractLastDim(rewriter, loc, flatten ? toMatrix(rewriter, loc, x) : x,
+                        adaptor.getWeight());
+    if (Value bias = adaptor.getBias()) {
+      unsigned rank = tensorType(y).getRank();
+      SmallVector<AffineMap> maps = {
+          dimsMap(ctx, rank, {rank - 1}),
+          AffineMap::getMultiDimIdentityMap(rank, ctx)};
+      y = linalg::GenericOp::create(
+              rewriter, loc, TypeRange{y.getType()}, ValueRange{bias},
+              ValueRange{y}, maps,
+              SmallVector<IteratorType>(rank, IteratorType::parallel),
+              [](OpBuilder &b, Location l, ValueRange args) {
+                yield(b, l, arith::AddFOp::create(b, l, args[1], args[0]));
+              })
+              .getResult(0);
+    }
+    if (flatten)
+      y = fromMatrix(rewriter, loc, y, x);
+    rewriter.replaceOp(op, castTo(rewriter, loc, y, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.rms_norm
+//===----------------------------------------------------------------------===//
+
+struct RmsNormOpLowering : OpConversionPattern<RmsNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RmsNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value x = adaptor.getInput(), weight = adaptor.getWeight();
+    RankedTensorType type = tensorType(x);
+    Type elementType = type.getElementType();
+    unsigned rank = type.getRank();
+
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, x);
+    SmallVector<OpFoldResult> rowSizes(sizes.begin(), sizes.end() - 1);
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap rowMap = dimsMap(ctx, rank, range(rank - 1));
+    AffineMap lastMap = dimsMap(ctx, rank, {rank - 1});
+
+    Value sumInit = filled(rewriter, loc, rowSizes, elementType,
+                           floatConst(rewriter, loc, elementType, 0.0));
+    Value sumSq =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{sumInit.getType()}, ValueRange{x},
+            ValueRange{sumInit}, SmallVector<AffineMap>{identity, rowMap},
+            reductionLast(rank),
+            [](OpBuilder &b, Location l, ValueRange args) {
+              Value sq = arith::MulFOp::create(b, l, args[0], args[0]);
+              Value acc = arith::AddFOp::create(b, l, args[1], sq);
+              yield(b, l, acc);
+            })
+            .getResult(0);
+
+    Value width;
+    int64_t d = type.getShape().back();
+    if (ShapedType::isDynamic(d)) {
+      Value n =
+          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                     dimValue(rewriter, loc, x, rank - 1));
+      width = arith::SIToFPOp::create(rewriter, loc, elementType, n);
+    } else {
+      width = floatConst(rewriter, loc, elementType, static_cast<double>(d));
+    }
+    Value eps = floatConst(rewriter, loc, elementType,
+                           op.getEpsilon().convertToDouble());
+
+    Value init = tensor::EmptyOp::create(rewriter, loc, sizes, elementType);
+    Value y = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{init.getType()},
+                  ValueRange{x, sumSq, weight}, ValueRange{init},
+                  SmallVector<AffineMap>{identity, rowMap, lastMap, identity},
+                  SmallVector<IteratorType>(rank, IteratorType::parallel),
+                  [&](OpBuilder &b, Location l, ValueRange args) {
+                    Value mean = arith::DivFOp::create(b, l, args[1], width);
+                    Value rms = math::SqrtOp::create(
+                        b, l, arith::AddFOp::create(b, l, mean, eps));
+                    Value normed = arith::DivFOp::create(b, l, args[0], rms);
+                    yield(b, l, arith::MulFOp::create(b, l, normed, args[2]));
+                  })
+                  .getResult(0);
+    rewriter.replaceOp(op, castTo(rewriter, loc, y, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.mlp
+//===----------------------------------------------------------------------===//
+
+struct MlpOpLowering : OpConversionPattern<MlpOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(MlpOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    bool flatten = canFlatten(x);
+    Value xv = flatten ? toMatrix(rewriter, loc, x) : x;
+    Value gate = contractLastDim(rewriter, loc, xv, adaptor.getGate());
+    Value up = contractLastDim(rewriter, loc, xv, adaptor.getUp());
+
+    Value one = floatConst(rewriter, loc, tensorType(x).getElementType(), 1.0);
+    // silu(z) = z / (1 + exp(-z)): for very negative z, exp overflows to +inf
+    // and the quotient is -0, where z · (1 / (1 + exp(-z))) would be too.
+    Value hidden = elementwise(
+        rewriter, loc, ValueRange{gate, up}, gate,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value z = args[0];
+          Value e = math::ExpOp::create(b, l, arith::NegFOp::create(b, l, z));
+          Value silu = arith::DivFOp::create(
+              b, l, z, arith::AddFOp::create(b, l, one, e));
+          return arith::MulFOp::create(b, l, silu, args[1]);
+        });
+
+    Value y = contractLastDim(rewriter, loc, hidden, adaptor.getDown());
+    if (flatten)
+      y = fromMatrix(rewriter, loc, y, x);
+    rewriter.replaceOp(op, castTo(rewriter, loc, y, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.rope
+//===----------------------------------------------------------------------===//
+
+/// ω_j = theta^(-2 f_j / base_dim), step by step in f32 as Hugging Face's
+/// `1.0 / (base ** (arange(0, dim, 2).float() / dim))` rounds it: a torch
+/// Llama then agrees with this lowering to f32 rounding even at positions in
+/// the thousands, where one ulp of ω moves the angle by ~1e-4.
+SmallVector<float> ropeInverseFrequencies(RopeOp op) {
+  float theta = static_cast<float>(op.getTheta().convertToDouble());
+  float base = static_cast<float>(op.getEffectiveBaseDim());
+  SmallVector<float> omegas;
+  for (int64_t f : op.getFrequencyIndices()) {
+    float exponent = static_cast<float>(2 * f) / base;
+    omegas.push_back(1.0f / std::pow(theta, exponent));
+  }
+  return omegas;
+}
+
+struct RopeOpLowering : OpConversionPattern<RopeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RopeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value x = adaptor.getInput(), positions = adaptor.getPositions();
+    Type elementType = tensorType(x).getElementType();
+    Type f32 = rewriter.getF32Type();
+    int64_t rotary = op.getRotaryDim(), half = rotary / 2;
+    bool interleaved = op.getPairing() == RopePairing::Interleaved;
+
+    SmallVector<float> omegas = ropeInverseFrequencies(op);
+    auto omegaType = RankedTensorType::get({half}, f32);
+    Value omegaTable =
+        arith::ConstantOp::create(rewriter, loc,
+                                  cast<TypedAttr>(DenseElementsAttr::get(
+                                      omegaType, ArrayRef<float>(omegas))));
+
+    Value zero = indexConst(rewriter, loc, 0);
+    Value rotaryDim = indexConst(rewriter, loc, rotary);
+    Value one, two, halfDim;
+    if (interleaved) {
+      one = indexConst(rewriter, loc, 1);
+      two = indexConst(rewriter, loc, 2);
+    } else {
+      halfDim = indexConst(rewriter, loc, half);
+    }
+
+    Value init = tensor::EmptyOp::create(
+        rewriter, loc, tensor::getMixedSizes(rewriter, loc, x), elementType);
+    AffineMap identity = AffineMap::getMultiDimIdentityMap(4, ctx);
+    auto castFromF32 = [&](OpBuilder &b, Location l, Value v) -> Value {
+      unsigned width = elementType.getIntOrFloatBitWidth();
+      if (elementType == f32)
+        return v;
+      if (width < 32)
+        return arith::TruncFOp::create(b, l, elementType, v);
+      return arith::ExtFOp::create(b, l, elementType, v);
+    };
+
+    Value y =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{init.getType()}, ValueRange{x, positions},
+            ValueRange{init},
+            SmallVector<AffineMap>{identity, dimsMap(ctx, 4, {0, 1}), identity},
+            SmallVector<IteratorType>(4, IteratorType::parallel),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              using arith::CmpIPredicate;
+              Value c = linalg::IndexOp::create(b, l, 3);
+              Value rotated =
+                  arith::CmpIOp::create(b, l, CmpIPredicate::ult, c, rotaryDim);
+              // `first` is the channel of its pair that receives
+              // -x_partner·sin.
+              Value first, pair, partner;
+              if (interleaved) {
+                Value odd = arith::RemUIOp::create(b, l, c, two);
+                first =
+                    arith::CmpIOp::create(b, l, CmpIPredicate::eq, odd, zero);
+                pair = arith::DivUIOp::create(b, l, c, two);
+                partner = arith::SelectOp::create(
+                    b, l, first, arith::AddIOp::create(b, l, c, one),
+                    arith::SubIOp::create(b, l, c, one));
+              } else {
+                first =
+                    arith::CmpIOp::create(b, l, CmpIPredicate::ult, c, halfDim);
+                Value upper = arith::SubIOp::create(b, l, c, halfDim);
+                pair = arith::SelectOp::create(b, l, first, c, upper);
+                partner = arith::SelectOp::create(
+                    b, l, first, arith::AddIOp::create(b, l, c, halfDim),
+                    upper);
+              }
+              // Pass-through channels still index in bounds, so one body
+              // serves every channel without control flow.
+              pair = arith::SelectOp::create(b, l, rotated, pair, zero);
+              partner = arith::SelectOp::create(b, l, rotated, partner, c);
+
+              Value omega =
+                  tensor::ExtractOp::create(b, l, omegaTable, ValueRange{pair});
+              Value pos = arith::SIToFPOp::create(b, l, f32, args[1]);
+              Value angle = arith::MulFOp::create(b, l, pos, omega);
+              Value cos = castFromF32(b, l, math::CosOp::create(b, l, angle));
+              Value sin = castFromF32(b, l, math::SinOp::create(b, l, angle));
+
+              SmallVector<Value> at = {linalg::IndexOp::create(b, l, 0),
+                                       linalg::IndexOp::create(b, l, 1),
+                                       linalg::IndexOp::create(b, l, 2),
+                                       partner};
+              Value other = tensor::ExtractOp::create(b, l, x, at);
+              Value term = arith::MulFOp::create(b, l, other, sin);
+              term = arith::SelectOp::create(
+                  b, l, first, arith::NegFOp::create(b, l, term), term);
+              Value out = arith::AddFOp::create(
+                  b, l, arith::MulFOp::create(b, l, args[0], cos), term);
+              yield(b, l, arith::SelectOp::create(b, l, rotated, out, args[0]));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, castTo(rewriter, loc, y, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.attention
+//===----------------------------------------------------------------------===//
+
+/// How a contraction reads K or V, `[batch, kv_len, kv_heads, dim]`, from
+/// the query-head loop. With static head counts the GQA group is a floordiv
+/// in the indexing map; with dynamic ones it cannot be (affine divisors are
+/// constants), so the body computes the head and extracts the element.
+struct KvAccess {
+  Value tensor;
+  int64_t group; // q_heads / kv_heads, or 0 when only known at run time
+  Value groupValue;
+};
+
+KvAccess kvAccess(OpBuilder &b, Location loc, OpFoldResult qHeads, Value kv) {
+  std::optional<int64_t> hq = getConstantIntValue(qHeads);
+  int64_t hkv = tensorType(kv).getDimSize(2);
+  if (hq && !ShapedType::isDynamic(hkv))
+    return {kv, *hq / hkv, Value()};
+  Value group = arith::DivUIOp::create(
+      b, loc, getValueOrCreateConstantIndexOp(b, loc, qHeads),
+      dimValue(b, loc, kv, 2));
+  return {kv, 0, group};
+}
+
+/// Emits `out[o] = Σ_r lhs[lhsDims] · kv[b, token, head / group, channel]`,
+/// accumulating from zero over the last loop of `numLoops`. `kvDims` names
+/// the loops for (batch, token, query head, channel).
+Value contractWithKv(OpBuilder &b, Location loc, Value lhs,
+                     ArrayRef<unsigned> lhsDims, const KvAccess &kv,
+                     ArrayRef<unsigned> kvDims, ArrayRef<OpFoldResult> outSizes,
+                     unsigned numLoops) {
+  MLIRContext *ctx = b.getContext();
+  Type elementType = tensorType(lhs).getElementType();
+  Value init = filled(b, loc, outSizes, elementType,
+                      floatConst(b, loc, elementType, 0.0));
+  SmallVector<Value> inputs = {lhs};
+  SmallVector<AffineMap> maps = {dimsMap(ctx, numLoops, lhsDims)};
+  if (kv.group) {
+    AffineExpr head = getAffineDimExpr(kvDims[2], ctx);
+    if (kv.group != 1)
+      head = head.floorDiv(kv.group);
+    inputs.push_back(kv.tensor);
+    maps.push_back(AffineMap::get(numLoops, 0,
+                                  {getAffineDimExpr(kvDims[0], ctx),
+                                   getAffineDimExpr(kvDims[1], ctx), head,
+                                   getAffineDimExpr(kvDims[3], ctx)},
+                                  ctx));
+  }
+  maps.push_back(dimsMap(ctx, numLoops, range(numLoops - 1)));
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+             reductionLast(numLoops),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value kvValue;
+               if (kv.group) {
+                 kvValue = args[1];
+               } else {
+                 Value head = arith::DivUIOp::create(
+                     nb, l, linalg::IndexOp::create(nb, l, kvDims[2]),
+                     kv.groupValue);
+                 kvValue = tensor::ExtractOp::create(
+                     nb, l, kv.tensor,
+                     ValueRange{linalg::IndexOp::create(nb, l, kvDims[0]),
+                                linalg::IndexOp::create(nb, l, kvDims[1]), head,
+                                linalg::IndexOp::create(nb, l, kvDims[3])});
+               }
+               Value prod = arith::MulFOp::create(nb, l, args[0], kvValue);
+               yield(nb, l, arith::AddFOp::create(nb, l, args.back(), prod));
+             })
+      .getResult(0);
+}
+
+struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value q = adaptor.getQuery(), k = adaptor.getKey(), v = adaptor.getValue();
+    Type elementType = tensorType(q).getElementType();
+
+    SmallVector<OpFoldResult> qSizes = tensor::getMixedSizes(rewriter, loc, q);
+    OpFoldResult batch = qSizes[0], qLen = qSizes[1], qHeads = qSizes[2];
+    OpFoldResult kvLen = tensor::getMixedSize(rewriter, loc, k, 1);
+    OpFoldResult vDim = tensor::getMixedSize(rewriter, loc, v, 3);
+    // Scores and probabilities are [batch, q_heads, q_len, kv_len].
+    SmallVector<OpFoldResult> scoreSizes = {batch, qHeads, qLen, kvLen};
+    SmallVector<OpFoldResult> rowSizes = {batch, qHeads, qLen};
+
+    // K and V share kv_heads (verified), so they share the head mapping.
+    KvAccess keys = kvAccess(rewriter, loc, qHeads, k);
+    KvAccess values = keys;
+    values.tensor = v;
+
+    // Loops (b, h, i, j, d): raw[b,h,i,j] = Σ_d q[b,i,h,d] · k[b,j,g,d].
+    Value raw = contractWithKv(rewriter, loc, q, {0, 2, 1, 4}, keys,
+                               {0, 3, 1, 4}, scoreSizes, 5);
+
+    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap rowMap = dimsMap(ctx, 4, {0, 1, 2});
+    SmallVector<IteratorType> parallel4(4, IteratorType::parallel);
+    Value minusInf = negInf(rewriter, loc, elementType);
+    Value zeroF = floatConst(rewriter, loc, elementType, 0.0);
+    Value scale =
+        floatConst(rewriter, loc, elementType, op.getScale().convertToDouble());
+    // Bottom-right alignment: query i sees keys j <= i + kv_len - q_len. The
+    // offset is negative when q_len > kv_len, so the compare is signed.
+    Value offset;
+    if (op.getCausal())
+      offset =
+          arith::SubIOp::create(rewriter, loc, dimValue(rewriter, loc, k, 1),
+                                dimValue(rewriter, loc, q, 1));
+
+    Value scoresInit =
+        tensor::EmptyOp::create(rewriter, loc, scoreSizes, elementType);
+    Value scores =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{scoresInit.getType()}, ValueRange{raw},
+            ValueRange{scoresInit}, SmallVector<AffineMap>{id4, id4}, parallel4,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value s = arith::MulFOp::create(b, l, scale, args[0]);
+              if (offset) {
+                Value i = linalg::IndexOp::create(b, l, 2);
+                Value j = linalg::IndexOp::create(b, l, 3);
+                Value last = arith::AddIOp::create(b, l, i, offset);
+                Value masked = arith::CmpIOp::create(
+                    b, l, arith::CmpIPredicate::sgt, j, last);
+                s = arith::SelectOp::create(b, l, masked, minusInf, s);
+              }
+              yield(b, l, s);
+            })
+            .getResult(0);
+
+    Value maxInit = filled(rewriter, loc, rowSizes, elementType, minusInf);
+    Value rowMax =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{maxInit.getType()}, ValueRange{scores},
+            ValueRange{maxInit}, SmallVector<AffineMap>{id4, rowMap},
+            reductionLast(4),
+            [](OpBuilder &b, Location l, ValueRange args) {
+              yield(b, l, arith::MaximumFOp::create(b, l, args[1], args[0]));
+            })
+            .getResult(0);
+
+    // A row that sees no key has max -inf and exp(-inf - -inf) = NaN; the op
+    // defines its output as zeros, so its weights are zeros.
+    Value expInit =
+        tensor::EmptyOp::create(rewriter, loc, scoreSizes, elementType);
+    Value weights =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{expInit.getType()},
+            ValueRange{scores, rowMax}, ValueRange{expInit},
+            SmallVector<AffineMap>{id4, rowMap, id4}, parallel4,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value e = math::ExpOp::create(
+                  b, l, arith::SubFOp::create(b, l, args[0], args[1]));
+              Value empty = arith::CmpFOp::create(
+                  b, l, arith::CmpFPredicate::OEQ, args[1], minusInf);
+              yield(b, l, arith::SelectOp::create(b, l, empty, zeroF, e));
+            })
+            .getResult(0);
+
+    Value sumInit = filled(rewriter, loc, rowSizes, elementType, zeroF);
+    Value rowSum =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{sumInit.getType()}, ValueRange{weights},
+            ValueRange{sumInit}, SmallVector<AffineMap>{id4, rowMap},
+            reductionLast(4),
+            [](OpBuilder &b, Location l, ValueRange args) {
+              yield(b, l, arith::AddFOp::create(b, l, args[1], args[0]));
+            })
+            .getResult(0);
+
+    Value probsInit =
+        tensor::EmptyOp::create(rewriter, loc, scoreSizes, elementType);
+    Value probs =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{probsInit.getType()},
+            ValueRange{weights, rowSum}, ValueRange{probsInit},
+            SmallVector<AffineMap>{id4, rowMap, id4}, parallel4,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              // The sum is >= 1 (the max term is exp(0)) unless the row is
+              // fully masked, where every weight is 0.
+              Value p = arith::DivFOp::create(b, l, args[0], args[1]);
+              Value empty = arith::CmpFOp::create(
+                  b, l, arith::CmpFPredicate::OEQ, args[1], zeroF);
+              yield(b, l, arith::SelectOp::create(b, l, empty, zeroF, p));
+            })
+            .getResult(0);
+
+    // Loops (b, i, h, e, j): out[b,i,h,e] = Σ_j p[b,h,i,j] · v[b,j,g,e].
+    SmallVector<OpFoldResult> outSizes = {batch, qLen, qHeads, vDim};
+    Value out = contractWithKv(rewriter, loc, probs, {0, 2, 1, 4}, values,
+                               {0, 4, 2, 3}, outSizes, 5);
+    rewriter.replaceOp(op, castTo(rewriter, loc, out, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.cache_update
+//===----------------------------------------------------------------------===//
+
+struct CacheUpdateOpLowering : OpConversionPattern<CacheUpdateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(CacheUpdateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value cache = adaptor.getCache(), update = adaptor.getUpdate();
+    Value pos = adaptor.getPosition();
+    using arith::CmpIPredicate;
+
+    // insert_slice out of bounds is undefined behaviour after bufferization,
+    // so a bad position must stop the program rather than corrupt memory.
+    Value end = arith::AddIOp::create(rewriter, loc, pos,
+                                      dimValue(rewriter, loc, update, 1));
+    Value fits = arith::CmpIOp::create(rewriter, loc, CmpIPredicate::sle, end,
+                                       dimValue(rewriter, loc, cache, 1));
+    cf::AssertOp::create(
+        rewriter, loc, fits,
+        rewriter.getStringAttr(
+            "attn.cache_update: write past the cache capacity"));
+    Value nonNegative = arith::CmpIOp::create(
+        rewriter, loc, CmpIPredicate::sge, pos, indexConst(rewriter, loc, 0));
+    cf::AssertOp::create(
+        rewriter, loc, nonNegative,
+        rewriter.getStringAttr("attn.cache_update: negative position"));
+
+    OpFoldResult zero = rewriter.getIndexAttr(0),
+                 one = rewriter.getIndexAttr(1);
+    SmallVector<OpFoldResult> offsets = {zero, pos, zero, zero};
+    SmallVector<OpFoldResult> strides(4, one);
+    Value result = tensor::InsertSliceOp::create(
+        rewriter, loc, update, cache, offsets,
+        tensor::getMixedSizes(rewriter, loc, update), strides);
+    rewriter.replaceOp(op, castTo(rewriter, loc, result, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Pass
+//===----------------------------------------------------------------------===//
+
+struct ConvertAttnToLinalgPass
+    : mlir::attn::impl::ConvertAttnToLinalgPassBase<ConvertAttnToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<arith::ArithDialect, cf::ControlFlowDialect,
+                           linalg::LinalgDialect, math::MathDialect,
+                           tensor::TensorDialect>();
+    target.addIllegalDialect<AttnDialect>();
+    target.addLegalOp<ParamOp>();
+    for (const std::string &name : keep) {
+      std::optional<RegisteredOperationName> kept =
+          RegisteredOperationName::lookup(name, ctx);
+      if (!kept ||
+          kept->getDialectNamespace() != AttnDialect::getDialectNamespace()) {
+        emitError(getOperation()->getLoc())
+            << "convert-attn-to-linalg: option 'keep' names '" << name
+            << "', which is not an attn op";
+        return signalPassFailure();
+      }
+      target.addLegalOp(*kept);
+    }
+
+    RewritePatternSet patterns(ctx);
+    populateAttnToLinalgPatterns(patterns);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::attn::populateAttnToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns
+      .add<AttentionOpLowering, CacheUpdateOpLowering, EmbedOpLowering,
+           LinearOpLowering, MlpOpLowering, RmsNormOpLowering, RopeOpLowering>(
+          patterns.getContext());
+}
