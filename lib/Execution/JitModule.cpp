@@ -1,6 +1,7 @@
 //===- JitModule.cpp - compile an attn module and call it on the CPU ------===//
 
 #include "attenuate/Execution/JitModule.h"
+#include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Runtime/attn_runtime.h"
 
@@ -8,11 +9,13 @@
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/TargetSelect.h"
 
@@ -205,9 +208,9 @@ std::unique_ptr<JitModule> JitModule::compile(ModuleOp module, StringRef entry,
   libs.insert(libs.end(), options.sharedLibs.begin(), options.sharedLibs.end());
   std::vector<StringRef> libRefs(libs.begin(), libs.end());
   ExecutionEngineOptions eo;
-  auto transformer = makeOptimizingTransformer(3, 0, nullptr);
+  auto transformer = makeOptimizingTransformer(2, 0, nullptr);
   eo.transformer = transformer;
-  eo.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  eo.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
   eo.sharedLibPaths = libRefs;
   auto engine = ExecutionEngine::create(*clone, eo);
   if (!engine) {
@@ -216,6 +219,49 @@ std::unique_ptr<JitModule> JitModule::compile(ModuleOp module, StringRef entry,
   }
   jit->engine_ = std::move(*engine);
   jit->engine_->initialize();
+  return jit;
+}
+
+std::unique_ptr<JitModule> JitModule::loadFile(MLIRContext *ctx,
+                                               const std::string &path,
+                                               StringRef entry,
+                                               const JitOptions &options,
+                                               std::string &error) {
+  std::string diag;
+  llvm::raw_string_ostream diagOs(diag);
+  ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &d) {
+    if (d.getSeverity() == DiagnosticSeverity::Error && diag.empty())
+      diagOs << d.getLocation() << ": " << d.str();
+    return success();
+  });
+  llvm::SourceMgr sourceMgr;
+  auto buf = llvm::MemoryBuffer::getFileOrSTDIN(path);
+  if (!buf) {
+    error = path + ": cannot open: " + buf.getError().message();
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
+  if (!module) {
+    error = path + ": " + diag;
+    return nullptr;
+  }
+  auto jit = compile(*module, entry, options, error);
+  if (!jit) {
+    error = path + ": " + error;
+    return nullptr;
+  }
+  if (!jit->params().empty()) {
+    params::ParamStore *store = getParamStore(*module, /*headerOnly=*/false);
+    if (!store) {
+      error = diag;
+      return nullptr;
+    }
+    if (!jit->bindParams(*store, error)) {
+      error = path + ": " + error;
+      return nullptr;
+    }
+  }
   return jit;
 }
 

@@ -22,11 +22,9 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
 #include <cmath>
@@ -160,24 +158,7 @@ int main(int argc, char **argv) {
   attn::setParamOptions(&context, popts);
 
   std::string error;
-  llvm::SourceMgr sourceMgr;
-  std::string diag;
-  llvm::raw_string_ostream diagOs(diag);
   {
-    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
-      if (diag.empty())
-        diagOs << d.getLocation() << ": " << d.str();
-      return success();
-    });
-    auto buf = llvm::MemoryBuffer::getFileOrSTDIN(clInput);
-    if (!buf)
-      return fail(clInput + ": cannot open: " + buf.getError().message());
-    sourceMgr.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
-    OwningOpRef<ModuleOp> module =
-        parseSourceFile<ModuleOp>(sourceMgr, &context);
-    if (!module)
-      return fail(clInput + ": " + diag);
-
     // Inputs first: bad input is reported before the (slower) compile.
     std::vector<HostTensor> inputs;
     for (const std::string &path : clInputs) {
@@ -192,17 +173,10 @@ int main(int argc, char **argv) {
       inputs.push_back(std::move(t));
     }
 
-    auto jit = attn::JitModule::compile(*module, clEntry, {clReference, {}},
-                                        error);
+    auto jit = attn::JitModule::loadFile(&context, clInput, clEntry,
+                                         {clReference, {}}, error);
     if (!jit)
-      return fail(clInput + ": " + error);
-    if (!jit->params().empty()) {
-      params::ParamStore *store = attn::getParamStore(*module, false);
-      if (!store)
-        return fail(diag);
-      if (!jit->bindParams(*store, error))
-        return fail(clInput + ": " + error);
-    }
+      return fail(error);
     if (inputs.size() != jit->inputs().size()) {
       std::string sig;
       for (const auto &s : jit->inputs())

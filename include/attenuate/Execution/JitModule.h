@@ -46,6 +46,14 @@ public:
   static std::unique_ptr<JitModule> compile(ModuleOp module, StringRef entry,
                                             const JitOptions &options,
                                             std::string &error);
+  /// The whole front half of a tool: parses `path`, compiles `entry` and
+  /// binds its parameters from the module's archives (or the context's
+  /// --attn-params override). Errors are one line naming the file.
+  static std::unique_ptr<JitModule> loadFile(MLIRContext *ctx,
+                                             const std::string &path,
+                                             StringRef entry,
+                                             const JitOptions &options,
+                                             std::string &error);
   ~JitModule();
 
   /// User inputs (non-parameter arguments), in order.
