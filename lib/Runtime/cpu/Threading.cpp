@@ -15,12 +15,16 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <pthread.h>
 #include <system_error>
 #include <thread>
 
 namespace attenuate::runtime::detail {
 
 namespace {
+
+/// More threads than this would only exhaust memory for stacks and scratch.
+constexpr int kMaxThreads = 1024;
 
 std::atomic<int> requestedThreads{0};
 thread_local bool insideWorker = false;
@@ -110,11 +114,23 @@ private:
   std::atomic<int64_t> next{0};
 };
 
+Pool *currentPool = nullptr;
+std::once_flag poolOnce;
+
+/// A forked child has none of the parent's workers, and a job the parent
+/// was running may have left the pool's mutexes held: the child starts over
+/// with a fresh pool. The old one is leaked, since destroying its
+/// std::thread objects would terminate.
+void resetPoolInChild() { currentPool = new Pool; }
+
 /// Never destroyed: parked workers would otherwise be joined by a static
 /// destructor at exit, racing any host thread still inside a kernel.
 Pool &pool() {
-  static Pool *instance = new Pool;
-  return *instance;
+  std::call_once(poolOnce, [] {
+    currentPool = new Pool;
+    pthread_atfork(nullptr, nullptr, resetPoolInChild);
+  });
+  return *currentPool;
 }
 
 } // namespace
@@ -124,7 +140,7 @@ int numThreads() {
   if (n > 0)
     return n;
   unsigned hw = std::thread::hardware_concurrency();
-  return hw ? static_cast<int>(std::min(hw, 1024u)) : 1;
+  return hw ? static_cast<int>(std::min<unsigned>(hw, kMaxThreads)) : 1;
 }
 
 void parallelFor(int64_t tasks, int slots,
@@ -153,6 +169,7 @@ void parallelFor(int64_t tasks, int slots,
 } // namespace attenuate::runtime::detail
 
 extern "C" void attn_set_num_threads(int n) {
-  attenuate::runtime::detail::requestedThreads.store(n > 0 ? n : 0,
-                                                     std::memory_order_relaxed);
+  using namespace attenuate::runtime::detail;
+  requestedThreads.store(std::clamp(n, 0, kMaxThreads),
+                         std::memory_order_relaxed);
 }

@@ -12,7 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace attenuate::runtime::test;
 
@@ -232,6 +234,26 @@ TEST(Attention, ConcurrentCallersGetTheirOwnResults) {
     t.join();
   for (int t = 0; t < 4; ++t)
     EXPECT_TRUE(bitwiseEqual(alone[t], together[t])) << t;
+  attn_set_num_threads(0);
+}
+
+TEST(Attention, WorksInForkedChild) {
+  // Python forks (multiprocessing, data loaders) after the pool has started;
+  // the child has no workers and must not wait for them.
+  attn_set_num_threads(3);
+  AttentionShape s{2, 33, 77, 6, 2, 16, 16, true};
+  AttentionRun parent = runAttention(s, layoutsNamed("contiguous"), 0.25);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(30);
+    AttentionRun child = runAttention(s, layoutsNamed("contiguous"), 0.25);
+    _exit(bitwiseEqual(parent.out, child.out) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << "child hung or crashed";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
   attn_set_num_threads(0);
 }
 
