@@ -1,5 +1,11 @@
 // RUN: attn-opt %s --split-input-file --convert-attn-to-linalg | FileCheck %s
 
+// The mlir-opt plugin registers the pass, which runs on any op.
+// RUN: %mlir_opt --load-dialect-plugin=%attn_libs/libAttnPlugin.so \
+// RUN:   --load-pass-plugin=%attn_libs/libAttnPlugin.so --split-input-file \
+// RUN:   --pass-pipeline="builtin.module(func.func(convert-attn-to-linalg))" %s \
+// RUN:   | FileCheck %s
+
 // The output re-parses and verifies, and no attn op but attn.param survives.
 // RUN: attn-opt %s --split-input-file --convert-attn-to-linalg \
 // RUN:   | attn-opt --split-input-file \

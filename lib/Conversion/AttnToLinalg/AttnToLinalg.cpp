@@ -612,6 +612,11 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
     MLIRContext *ctx = rewriter.getContext();
     Value q = adaptor.getQuery(), k = adaptor.getKey(), v = adaptor.getValue();
     Type elementType = tensorType(q).getElementType();
+    // Masking and the empty-row test rely on -inf.
+    if (!APFloat::semanticsHasInf(
+            cast<FloatType>(elementType).getFloatSemantics()))
+      return rewriter.notifyMatchFailure(
+          op, "element type has no infinity to mask scores with");
 
     SmallVector<OpFoldResult> qSizes = tensor::getMixedSizes(rewriter, loc, q);
     OpFoldResult batch = qSizes[0], qLen = qSizes[1], qHeads = qSizes[2];
