@@ -18,10 +18,13 @@ def ConvertAttnToLinalgPass : Pass<"convert-attn-to-linalg"> {
       `tensor.extract`; token ids are clamped into `[0, vocab)`.
     - `attn.linear`: leading dims collapsed to one, `linalg.matmul` with the
       transposed-B indexing map (the weight stays `[out, in]`), bias added
-      by a `linalg.generic`, dims expanded back.
+      by a `linalg.generic`, dims expanded back. An input with two or more
+      dynamic leading dims (`[?, ?, d]`) is contracted by a `linalg.generic`
+      at its own rank instead: LLVM 22's `expand-strided-metadata` cannot
+      lower the expansion back (llvm/llvm-project#186830).
     - `attn.rms_norm`: a sum-of-squares reduction, then
       `x / sqrt(sum / d + epsilon) · weight`.
-    - `attn.mlp`: three such matmuls and `silu(g) · u` with
+    - `attn.mlp`: three such contractions and `silu(g) · u` with
       `silu(z) = z / (1 + exp(-z))`.
     - `attn.rope`: one `linalg.generic` over the output reading each
       channel's pair partner. Frequencies and angles are computed in f32
@@ -29,9 +32,10 @@ def ConvertAttnToLinalgPass : Pass<"convert-attn-to-linalg"> {
       `position · inv_freq` in f32, `cos`/`sin` in f32 then cast), so the
       result matches a torch Llama to rounding of the element type.
     - `attn.attention`: scores `scale · q·kᵀ` with the GQA head mapping in
-      the indexing maps (no K/V copies), the bottom-right causal mask as
-      `-inf`, a max-subtracted softmax in which a fully masked row gives
-      zeros, then `P·V`.
+      the indexing maps (no K/V copies; with dynamic head counts, computed in
+      the body), the bottom-right causal mask as `-inf`, a max-subtracted
+      softmax in which a fully masked row gives zeros, then `P·V`. Element
+      types without infinities (e.g. `f8E4M3FN`) are rejected.
     - `attn.cache_update`: `tensor.insert_slice` at `[0, position, 0, 0]`,
       guarded by `cf.assert` that the write stays inside the cache.
 
