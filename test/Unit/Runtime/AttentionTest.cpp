@@ -239,7 +239,8 @@ TEST(Attention, ConcurrentCallersGetTheirOwnResults) {
 
 TEST(Attention, WorksInForkedChild) {
   // Python forks (multiprocessing, data loaders) after the pool has started;
-  // the child has no workers and must not wait for them.
+  // the child has no workers and must not wait for them. (Under TSan this
+  // needs TSAN_OPTIONS=die_after_fork=0: TSan refuses threads after fork.)
   attn_set_num_threads(3);
   AttentionShape s{2, 33, 77, 6, 2, 16, 16, true};
   AttentionRun parent = runAttention(s, layoutsNamed("contiguous"), 0.25);
