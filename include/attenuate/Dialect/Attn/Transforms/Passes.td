@@ -90,4 +90,37 @@ def AttnParamsToArgsPass : Pass<"attn-params-to-args", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def AttnCalibrationTapsPass : Pass<"attn-calibration-taps", "::mlir::ModuleOp"> {
+  let summary = "Return the activations calibration needs as extra results";
+  let description = [{
+    The instrumentation behind `attn-calibrate`: for every attention block of
+    the entry function (found by the attention-block matcher) and the
+    `attn.mlp` of the same layer, appends to the function's results the
+    values whose statistics the compression passes use, each marked with a
+    result attribute `attn.tap = "layers.<i>.<name>"`:
+
+    - `x_q`, `x_kv`: inputs of the Q and K/V projections (`x_kv` only when it
+      differs from `x_q`); `x_o`: the merged heads entering the output
+      projection;
+    - `q`, `k`: the attention's query and key operands (after RoPE), from
+      which the host computes attention probabilities;
+    - `k_pre`, `v`: keys before RoPE and values (the KV cache contents);
+    - `x_mlp`: the MLP input; `h_mlp`: the MLP intermediate
+      `silu(x·gateᵀ) ⊙ (x·upᵀ)`, for which the `attn.mlp` op is expanded
+      into its three projections (same numbers).
+
+    ```
+    attn-opt model.mlir --attn-calibration-taps="entry=forward"
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "Function to instrument">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
