@@ -3,9 +3,9 @@
 // CSR initialises its dictionary atoms with k-means over sampled K/V head
 // vectors (TECHNIQUES.md §4). Compression must be reproducible — the same
 // model, calibration set and seed give the same bytes — so everything here
-// is deterministic for a given seed: a fixed-algorithm generator (not
-// std:: distributions, whose output differs between standard libraries),
-// lowest-index tie breaks, and a fixed rule for empty clusters.
+// is deterministic for a given seed and BLAS build: a fixed-algorithm
+// generator (not std:: distributions, whose output differs between standard
+// libraries), lowest-index tie breaks, and a fixed rule for empty clusters.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTENUATE_NUMERICS_KMEANS_H

@@ -9,6 +9,8 @@
 // bool and fills `std::string &error` with one line starting with the
 // function's name ("svd: ..."); outputs are unspecified on failure. Nothing
 // aborts, asserts or throws on bad data (only std::bad_alloc can escape).
+// The functions keep no state, so threads may call them concurrently; each
+// call may itself use OpenBLAS's threads.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTENUATE_NUMERICS_MATRIX_H
@@ -30,9 +32,10 @@ struct Matrix {
 
   Matrix() = default;
   /// A zero-filled rows x cols matrix. Dimensions must be >= 0.
-  Matrix(int64_t rows, int64_t cols)
-      : rows(rows), cols(cols),
-        data(static_cast<size_t>(rows) * static_cast<size_t>(cols), 0.0) {}
+  Matrix(int64_t numRows, int64_t numCols)
+      : rows(numRows), cols(numCols),
+        data(static_cast<size_t>(numRows) * static_cast<size_t>(numCols), 0.0) {
+  }
 
   double &operator()(int64_t i, int64_t j) { return data[i * cols + j]; }
   double operator()(int64_t i, int64_t j) const { return data[i * cols + j]; }

@@ -38,11 +38,10 @@ void expectValidSvd(const Matrix &A) {
   EXPECT_LT(relativeError(reconstruct(U, S, Vt), A), 1e-12);
   EXPECT_LT(orthonormalityError(U), 1e-12);
   EXPECT_LT(orthonormalityError(Vt, /*rows=*/true), 1e-12);
-  for (int64_t i = 0; i < k; ++i) {
+  for (int64_t i = 0; i < k; ++i)
     EXPECT_GE(S[i], 0.0);
-    if (i > 0)
-      EXPECT_GE(S[i - 1], S[i]);
-  }
+  for (int64_t i = 1; i < k; ++i)
+    EXPECT_GE(S[i - 1], S[i]);
 }
 
 TEST(Svd, TallWideAndSquareReconstruct) {
