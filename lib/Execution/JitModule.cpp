@@ -15,8 +15,8 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <cstdlib>
@@ -39,9 +39,9 @@ std::string TensorSpec::describe() const {
   std::string s(params::dtypeName(dtype));
   s += "[";
   for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") +
-         (ShapedType::isDynamic(shape[i]) ? std::string("?")
-                                          : std::to_string(shape[i]));
+    s += (i ? ", " : "") + (ShapedType::isDynamic(shape[i])
+                                ? std::string("?")
+                                : std::to_string(shape[i]));
   return s + "]";
 }
 
@@ -83,9 +83,8 @@ FailureOr<TensorSpec> specOf(Type type) {
   auto dt = dtypeOf(t.getElementType());
   if (!dt)
     return failure();
-  return TensorSpec{*dt, std::vector<int64_t>(t.getShape().begin(),
-                                              t.getShape().end()),
-                    ""};
+  return TensorSpec{
+      *dt, std::vector<int64_t>(t.getShape().begin(), t.getShape().end()), ""};
 }
 
 /// The runtime library next to this binary's lib/ dir, else the build-time
@@ -93,8 +92,8 @@ FailureOr<TensorSpec> specOf(Type type) {
 std::string findRuntimeLib() {
   std::string exe = llvm::sys::fs::getMainExecutable(
       nullptr, reinterpret_cast<void *>(&findRuntimeLib));
-  llvm::SmallString<256> p(llvm::sys::path::parent_path(
-      llvm::sys::path::parent_path(exe)));
+  llvm::SmallString<256> p(
+      llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
   llvm::sys::path::append(p, "lib", "libattn_runtime.so");
   if (llvm::sys::fs::exists(p))
     return p.str().str();
@@ -222,11 +221,9 @@ std::unique_ptr<JitModule> JitModule::compile(ModuleOp module, StringRef entry,
   return jit;
 }
 
-std::unique_ptr<JitModule> JitModule::loadFile(MLIRContext *ctx,
-                                               const std::string &path,
-                                               StringRef entry,
-                                               const JitOptions &options,
-                                               std::string &error) {
+std::unique_ptr<JitModule>
+JitModule::loadFile(MLIRContext *ctx, const std::string &path, StringRef entry,
+                    const JitOptions &options, std::string &error) {
   std::string diag;
   llvm::raw_string_ostream diagOs(diag);
   ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &d) {
@@ -279,8 +276,7 @@ bool JitModule::bindParams(const params::ParamStore &store,
     if (!sameStorage(ref->dtype, p.dtype) || ref->shape != p.shape) {
       TensorSpec stored{ref->dtype, ref->shape, ""};
       error = "parameter \"" + p.paramName + "\" is " + stored.describe() +
-              " in " + ref->source + " but the module expects " +
-              p.describe();
+              " in " + ref->source + " but the module expects " + p.describe();
       return false;
     }
     if (!ref->data) {
@@ -327,8 +323,8 @@ bool JitModule::run(const std::vector<HostTensor> &inputs,
     for (size_t d = 0; ok && d < in.shape.size(); ++d)
       ok = ShapedType::isDynamic(spec.shape[d]) || spec.shape[d] == in.shape[d];
     if (!ok) {
-      error = "input " + std::to_string(i) + " is " + in.describe() +
-              " but @" + entry_ + " expects " + spec.describe();
+      error = "input " + std::to_string(i) + " is " + in.describe() + " but @" +
+              entry_ + " expects " + spec.describe();
       return false;
     }
     inputCopies.push_back(in.bytes);
@@ -359,8 +355,7 @@ bool JitModule::run(const std::vector<HostTensor> &inputs,
     args.push_back(&p);
 
   attn_rt_take_error();
-  if (llvm::Error err =
-          engine_->invokePacked("_mlir_ciface_" + entry_, args)) {
+  if (llvm::Error err = engine_->invokePacked("_mlir_ciface_" + entry_, args)) {
     error = "call failed: " + llvm::toString(std::move(err));
     return false;
   }

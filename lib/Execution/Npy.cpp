@@ -102,8 +102,9 @@ bool attenuate::exec::readNpy(const std::string &path, HostTensor &out,
   descr = descr.substr(1, descr.size() - 2);
   bool found = false;
   for (const auto &d : kDescrs)
-    if (descr == d.descr || (descr.size() == 3 && descr[0] == '=' &&
-                             descr.substr(1) == std::string(d.descr).substr(1))) {
+    if (descr == d.descr ||
+        (descr.size() == 3 && descr[0] == '=' &&
+         descr.substr(1) == std::string(d.descr).substr(1))) {
       out.dtype = d.dtype;
       found = true;
     }
@@ -172,14 +173,20 @@ bool attenuate::exec::writeNpy(const std::string &path, const HostTensor &t,
     error = path + ": cannot write: " + std::strerror(errno);
     return false;
   }
-  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+  unsigned char pre[10] = {0x93,
+                           'N',
+                           'U',
+                           'M',
+                           'P',
+                           'Y',
+                           1,
+                           0,
                            static_cast<unsigned char>(header.size() & 0xff),
                            static_cast<unsigned char>(header.size() >> 8)};
   bool ok = std::fwrite(pre, 1, 10, f) == 10 &&
             std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            (t.bytes.empty() ||
-             std::fwrite(t.bytes.data(), 1, t.bytes.size(), f) ==
-                 t.bytes.size());
+            (t.bytes.empty() || std::fwrite(t.bytes.data(), 1, t.bytes.size(),
+                                            f) == t.bytes.size());
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     error = path + ": write failed: " + std::strerror(errno);

@@ -33,7 +33,9 @@ void mlir::attn::buildLowerToCpuPipeline(OpPassManager &pm,
       options.reference ? "" : "keep=attn.linear,attn.mlp,attn.attention";
   std::string pipeline =
       "attn-params-to-args,"
-      "convert-attn-to-linalg{" + keep + "},"
+      "convert-attn-to-linalg{" +
+      keep +
+      "},"
       "func.func(convert-elementwise-to-linalg),"
       "canonicalize,cse,"
       "one-shot-bufferize{bufferize-function-boundaries "

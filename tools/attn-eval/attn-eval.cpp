@@ -51,8 +51,7 @@ static cl::opt<int> clContext("context", cl::init(256),
                               cl::desc("Window length in tokens"));
 static cl::opt<int> clStride("stride", cl::init(0),
                              cl::desc("Window stride (default context/2)"));
-static cl::opt<int> clBatch("batch", cl::init(8),
-                            cl::desc("Windows per call"));
+static cl::opt<int> clBatch("batch", cl::init(8), cl::desc("Windows per call"));
 static cl::opt<int> clThreads("num-threads", cl::init(0),
                               cl::desc("Kernel threads (0: all cores)"));
 static cl::list<std::string>
@@ -141,8 +140,9 @@ int main(int argc, char **argv) {
         ids.push_back(t.data<uint8_t>()[i]);
         break;
       default:
-        return fail(clTokens + ": token ids must be int64, int32, uint16 or "
-                               "uint8, got " +
+        return fail(clTokens +
+                    ": token ids must be int64, int32, uint16 or "
+                    "uint8, got " +
                     t.describe());
       }
     }
@@ -183,8 +183,8 @@ int main(int argc, char **argv) {
   for (size_t i = 2; i < in.size(); ++i)
     if (in[i].shape.size() != 4 || ShapedType::isDynamic(in[i].shape[2]) ||
         ShapedType::isDynamic(in[i].shape[3]))
-      return fail(clInput + ": cache argument " + std::to_string(i) +
-                  " is " + in[i].describe() +
+      return fail(clInput + ": cache argument " + std::to_string(i) + " is " +
+                  in[i].describe() +
                   "; expected [batch, capacity, heads, dim] with static "
                   "heads and dim");
   int64_t vocab = res[0].shape[2];
@@ -241,9 +241,9 @@ int main(int argc, char **argv) {
     }
     tokensRun += b * len;
     i = j;
-    double elapsed = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - start)
-                         .count();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     double left = elapsed / i * (windows.size() - i);
     llvm::errs() << llvm::format(
         "\rattn-eval: window %zu/%zu, %.0f tokens/s, %.0fs left   ", i,
@@ -251,14 +251,14 @@ int main(int argc, char **argv) {
   }
   llvm::errs() << "\n";
   if (scored != static_cast<int64_t>(ids.size()) - 1)
-    return fail("internal error: scored " + std::to_string(scored) +
-                " of " + std::to_string(ids.size() - 1) + " tokens");
+    return fail("internal error: scored " + std::to_string(scored) + " of " +
+                std::to_string(ids.size() - 1) + " tokens");
 
   double natsPer = nats / scored;
   double bits = natsPer / std::log(2.0);
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   const char *unit = clText.empty() ? "token" : "byte";
   llvm::outs() << "bits-per-" << unit << ": " << llvm::format("%.6f", bits)
                << "\n";
@@ -266,8 +266,9 @@ int main(int argc, char **argv) {
                << " (per " << unit << ")\n";
   llvm::outs() << "scored " << scored << " " << unit << "s in "
                << windows.size() << " windows (context " << context
-               << ", stride " << stride << "); " << llvm::format("%.1f", seconds)
-               << " s, " << llvm::format("%.0f", tokensRun / seconds)
+               << ", stride " << stride << "); "
+               << llvm::format("%.1f", seconds) << " s, "
+               << llvm::format("%.0f", tokensRun / seconds)
                << " tokens/s, compile " << llvm::format("%.1f", compileSeconds)
                << " s\n";
   if (!clJson.empty()) {

@@ -1,4 +1,5 @@
-//===- attn-run.cpp - JIT-execute a function of an attn module on the CPU --===//
+//===- attn-run.cpp - JIT-execute a function of an attn module on the CPU
+//--===//
 //
 //   attn-run model.mlir --entry=forward --input=tokens.npy --input=pos.npy
 //       [--input=...] --output=logits.npy [--compare=ref.npy --rtol --atol]
@@ -40,8 +41,9 @@ static cl::opt<std::string> clEntry("entry", cl::desc("Function to call"),
                                     cl::init("forward"));
 static cl::list<std::string>
     clInputs("input", cl::desc("Input .npy (or .safetensors for several)"));
-static cl::list<std::string> clOutputs(
-    "output", cl::desc("Output .npy per result in order, or one .safetensors "
+static cl::list<std::string>
+    clOutputs("output",
+              cl::desc("Output .npy per result in order, or one .safetensors "
                        "holding every result (result0, result1, ...)"));
 static cl::list<std::string>
     clCompare("compare", cl::desc("Reference .npy per result, in order"));
@@ -183,8 +185,7 @@ int main(int argc, char **argv) {
         sig += (sig.empty() ? "" : ", ") + s.describe();
       return fail("@" + clEntry + " takes " +
                   std::to_string(jit->inputs().size()) + " inputs (" + sig +
-                  "), got " + std::to_string(inputs.size()) +
-                  " from --input");
+                  "), got " + std::to_string(inputs.size()) + " from --input");
     }
 
     std::vector<HostTensor> outputs;
@@ -193,13 +194,14 @@ int main(int argc, char **argv) {
       auto t0 = std::chrono::steady_clock::now();
       if (!jit->run(inputs, outputs, error))
         return fail(error);
-      times.push_back(std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - t0)
-                          .count());
+      times.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count());
     }
     if (clRepeat > 1) {
       std::sort(times.begin(), times.end());
-      llvm::outs() << "time: median " << llvm::format("%.6f", times[times.size() / 2])
+      llvm::outs() << "time: median "
+                   << llvm::format("%.6f", times[times.size() / 2])
                    << " s over " << times.size() << " calls\n";
     }
 
@@ -213,9 +215,8 @@ int main(int argc, char **argv) {
         return fail(error);
     } else {
       if (clOutputs.size() > outputs.size())
-        return fail(std::to_string(clOutputs.size()) +
-                    " --output files for " + std::to_string(outputs.size()) +
-                    " results");
+        return fail(std::to_string(clOutputs.size()) + " --output files for " +
+                    std::to_string(outputs.size()) + " results");
       for (size_t i = 0; i < clOutputs.size(); ++i)
         if (!attenuate::exec::writeNpy(clOutputs[i], outputs[i], error))
           return fail(error);

@@ -15,8 +15,8 @@ bool matchPath(Value operand, ProjectionPath &path, std::string &reason,
   if (auto read = v.getDefiningOp<tensor::ExtractSliceOp>()) {
     auto cache = read.getSource().getDefiningOp<CacheUpdateOp>();
     if (!cache) {
-      reason = (name + " is a slice of something other than a cache update")
-                   .str();
+      reason =
+          (name + " is a slice of something other than a cache update").str();
       return false;
     }
     path.read = read;
@@ -58,15 +58,9 @@ int64_t dimOf(Value v, unsigned i) {
 int64_t AttentionBlock::numQueryHeads() {
   return dimOf(attention.getQuery(), 2);
 }
-int64_t AttentionBlock::numKVHeads() {
-  return dimOf(attention.getKey(), 2);
-}
-int64_t AttentionBlock::headDimQK() {
-  return dimOf(attention.getQuery(), 3);
-}
-int64_t AttentionBlock::headDimV() {
-  return dimOf(attention.getValue(), 3);
-}
+int64_t AttentionBlock::numKVHeads() { return dimOf(attention.getKey(), 2); }
+int64_t AttentionBlock::headDimQK() { return dimOf(attention.getQuery(), 3); }
+int64_t AttentionBlock::headDimV() { return dimOf(attention.getValue(), 3); }
 
 FailureOr<AttentionBlock> mlir::attn::matchAttentionBlock(AttentionOp op,
                                                           std::string &reason) {
@@ -95,8 +89,8 @@ FailureOr<AttentionBlock> mlir::attn::matchAttentionBlock(AttentionOp op,
   }
   b.merge = merge;
   b.out = out;
-  for (int64_t d : {b.numQueryHeads(), b.numKVHeads(), b.headDimQK(),
-                    b.headDimV()})
+  for (int64_t d :
+       {b.numQueryHeads(), b.numKVHeads(), b.headDimQK(), b.headDimV()})
     if (ShapedType::isDynamic(d)) {
       reason = "head counts and head dims must be static";
       return failure();

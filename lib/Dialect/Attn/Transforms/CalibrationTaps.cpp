@@ -31,8 +31,8 @@ Value expandMlp(MlpOp mlp) {
   hShape.back() = inter;
   auto hType = RankedTensorType::get(hShape, xType.getElementType());
   NamedAttrList attrs(mlp->getDiscardableAttrDictionary());
-  Value g = LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getGate(),
-                             Value());
+  Value g =
+      LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getGate(), Value());
   Value u =
       LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getUp(), Value());
   // silu(g) = g / (1 + exp(-g)); the ones take g's (dynamic) shape.
@@ -51,8 +51,8 @@ Value expandMlp(MlpOp mlp) {
   Value silu = arith::DivFOp::create(b, loc, g, denom);
   Value h = arith::MulFOp::create(b, loc, silu, u);
   Value down = LinearOp::create(b, loc, xType, h, mlp.getDown(), Value());
-  for (Operation *op : {g.getDefiningOp(), u.getDefiningOp(),
-                        down.getDefiningOp()})
+  for (Operation *op :
+       {g.getDefiningOp(), u.getDefiningOp(), down.getDefiningOp()})
     op->setDiscardableAttrs(attrs.getDictionary(b.getContext()));
   mlp.getResult().replaceAllUsesWith(down);
   mlp.erase();
@@ -66,7 +66,7 @@ struct AttnCalibrationTapsPass
   void runOnOperation() override {
     auto fn = getOperation().lookupSymbol<func::FuncOp>(entry);
     if (!fn || fn.isExternal()) {
-      getOperation().emitError()
+      mlir::emitError(getOperation().getLoc())
           << "attn-calibration-taps: option 'entry' names no function with "
              "a body: '"
           << entry << "'";
@@ -126,8 +126,8 @@ struct AttnCalibrationTapsPass
                                : b.getDictionaryAttr({}));
         continue;
       }
-      resAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-          "attn.tap", b.getStringAttr(taps[i - first].first))));
+      resAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr("attn.tap", b.getStringAttr(taps[i - first].first))));
     }
     fn.setType(FunctionType::get(&getContext(),
                                  fn.getFunctionType().getInputs(), types));

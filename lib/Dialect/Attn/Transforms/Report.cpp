@@ -79,13 +79,13 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
     if (!format.hasValue() && !clReportFormat.empty())
       fmt = clReportFormat;
     if (fmt != "text" && fmt != "json") {
-      getOperation().emitError()
+      mlir::emitError(getOperation().getLoc())
           << "attn-report: option 'format' must be 'text' or 'json', got '"
           << fmt << "'";
       return signalPassFailure();
     }
     if (seqLen < 1) {
-      getOperation().emitError()
+      mlir::emitError(getOperation().getLoc())
           << "attn-report: option 'seq-len' must be >= 1, got "
           << static_cast<int64_t>(seqLen);
       return signalPassFailure();
@@ -107,7 +107,7 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
     std::string error;
     auto out = openOutputFile(output, &error);
     if (!out) {
-      getOperation().emitError()
+      mlir::emitError(getOperation().getLoc())
           << "attn-report: cannot open option 'output' file '" << output
           << "': " << error;
       return signalPassFailure();

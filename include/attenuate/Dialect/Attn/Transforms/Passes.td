@@ -123,4 +123,48 @@ def AttnCalibrationTapsPass : Pass<"attn-calibration-taps", "::mlir::ModuleOp"> 
                            "::mlir::tensor::TensorDialect"];
 }
 
+def AttnShareAttentionPass
+    : Pass<"attn-share-attention", "::mlir::ModuleOp"> {
+  let summary = "Shared Attention: layers reuse an earlier layer's attention "
+                "probabilities";
+  let description = [{
+    Shared Attention (Liao & Vargas, arXiv 2407.12866): every layer ℓ of a
+    span `[s, e]` computes `O_ℓ = A_{s-1} · V_ℓ · W_O,ℓ` with the attention
+    probabilities of the source layer `s-1`. The rewrite replaces the
+    query and key operands of ℓ's `attn.attention` (and its scale) by the
+    source's; ℓ's query/key projections, RoPE and key-cache write become
+    dead and are erased, and the key-cache argument and result of ℓ are
+    removed from the function, so `attn-report` shows the KV saving.
+
+    Spans are given (`spans=23-26,27-30`) or chosen from calibration
+    statistics (`stats=` from `attn-calibrate`): each layer ℓ ≥ 1 is scored
+    by the mean over heads of the similarity of its attention distributions
+    to layer ℓ-1's (`metric=cosine`, higher is more similar, or `metric=js`,
+    Jensen-Shannon divergence, lower is more similar); layers passing
+    `threshold` are shared, at most `max-shared-layers` of them (the best
+    scores first). Consecutive shared layers form one span whose source is
+    the layer before it. With neither spans nor stats the pass does nothing.
+
+    ```
+    attn-opt m.mlir --attn-share-attention="spans=5-6"
+    attn-opt m.mlir --attn-share-attention="stats=s.safetensors threshold=0.8"
+    attn-opt m.mlir --attn-share-attention="stats=s.safetensors max-shared-layers=2"
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "Function to rewrite">,
+    Option<"spans", "spans", "std::string", /*default=*/"\"\"",
+           "Comma-separated layer spans s-e (or single layers) to share">,
+    Option<"stats", "stats", "std::string", /*default=*/"\"\"",
+           "Calibration statistics (attn-calibrate) to choose spans from">,
+    Option<"threshold", "threshold", "double", /*default=*/"NAN",
+           "Share layers whose score passes this (cosine >=, js <=)">,
+    Option<"maxShared", "max-shared-layers", "int64_t", /*default=*/"0",
+           "At most this many shared layers (0: no limit)">,
+    Option<"metric", "metric", "std::string", /*default=*/"\"cosine\"",
+           "Similarity statistic: cosine or js">,
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
