@@ -148,7 +148,12 @@ def case_embed(rng):
     tok2 = rng.integers(0, 37, size=(2, 5), dtype=np.int64)
     tok2[0, 0], tok2[1, 4] = 0, 36  # both ends of the vocabulary
     tok1 = np.array([36, 0, 5, 5, 17, 1, 35], dtype=np.int64)
-    return [table, tok2, tok1], [embed(table, tok2), embed(table, tok1)], {}
+    # Out of [0, vocab): undefined by the op, clamped by the CPU lowering
+    # (AttnOps.td), so never a read outside the table.
+    bad = np.array([-1, 37, 10**12, np.iinfo(np.int64).min], dtype=np.int64)
+    return ([table, tok2, tok1, bad],
+            [embed(table, tok2), embed(table, tok1),
+             embed(table, np.clip(bad, 0, 36))], {})
 
 
 def case_linear(rng):
