@@ -46,8 +46,10 @@ def windows(n: int, context: int, stride: int):
 def evaluate_bpb(model, data: bytes, context: int = 256, stride: int = 128, batch_size: int = 32,
                  dtype=torch.float32, log=None):
     """Returns dict(bpb, nats_per_byte, scored_bytes, windows)."""
-    if not 0 < stride <= context:
-        raise ValueError("need 0 < stride <= context")
+    if not 0 < stride < context:
+        # With stride == context a later window's first target has no
+        # context inside its window.
+        raise ValueError("need 0 < stride < context")
     model = model.to(dtype).eval()
     buf = torch.tensor(list(data), dtype=torch.int64)
     wins = list(windows(len(data), context, stride))

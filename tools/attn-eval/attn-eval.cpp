@@ -97,12 +97,15 @@ int main(int argc, char **argv) {
                               "Attenuate: evaluate a compiled model\n");
   if (clText.empty() == clTokens.empty())
     return fail("give exactly one of --text=FILE or --tokens=FILE.npy");
-  int64_t context = clContext, stride = clStride ? clStride : context / 2;
+  int64_t context = clContext;
+  int64_t stride = clStride.getNumOccurrences() ? clStride : context / 2;
   if (context < 2)
     return fail("option --context must be >= 2, got " +
                 std::to_string(context));
-  if (stride < 1 || stride > context)
-    return fail("option --stride must be in [1, context], got " +
+  // A later window scores only tokens past the previous window's end, and
+  // each needs at least one token of context inside its window.
+  if (stride < 1 || stride >= context)
+    return fail("option --stride must be in [1, context - 1], got " +
                 std::to_string(stride));
   if (clBatch < 1)
     return fail("option --batch must be >= 1");

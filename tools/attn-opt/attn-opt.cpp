@@ -9,7 +9,13 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/CommandLine.h"
 
 static llvm::cl::list<std::string> clParams(
@@ -17,6 +23,12 @@ static llvm::cl::list<std::string> clParams(
     llvm::cl::desc("Parameter archives (.safetensors or index.json) that "
                    "replace the ones the module lists"),
     llvm::cl::value_desc("a.safetensors,b.safetensors"));
+
+static llvm::cl::opt<std::string> clParamsOut(
+    "attn-params-out",
+    llvm::cl::desc("Write the parameters that passes create to this "
+                   "safetensors file and record it in the output module"),
+    llvm::cl::value_desc("new.safetensors"), llvm::cl::init(""));
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
@@ -36,6 +48,42 @@ int main(int argc, char **argv) {
     mlir::attn::setParamOptions(ctx, std::move(opts));
   });
 
-  return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "Attenuate optimizer driver\n", registry));
+  auto [inputFile, outputFile] = mlir::registerAndParseCLIOptions(
+      argc, argv, "Attenuate optimizer driver\n", registry);
+  mlir::MlirOptMainConfig config =
+      mlir::MlirOptMainConfig::createFromCLOptions();
+  // New parameters are written after every other pass, next to the output.
+  std::string outDir;
+  if (outputFile != "-")
+    outDir = llvm::sys::path::parent_path(outputFile).str();
+  if (outDir.empty() && outputFile != "-")
+    outDir = ".";
+  // Keep the command line's pipeline and append the writer after it.
+  mlir::MlirOptMainConfig fromCommandLine = config;
+  config.setPassPipelineSetupFn([&](mlir::PassManager &pm) {
+    if (mlir::failed(fromCommandLine.setupPassPipeline(pm)))
+      return mlir::failure();
+    if (clParamsOut.empty())
+      return mlir::success();
+    std::string spec = "attn-write-params{path=" + clParamsOut.getValue() +
+                       (outDir.empty() ? "" : " relative-to=" + outDir) + "}";
+    return mlir::parsePassPipeline(spec, pm);
+  });
+
+  std::string error;
+  auto file = mlir::openInputFile(inputFile, &error);
+  if (!file) {
+    llvm::errs() << "attn-opt: " << error << "\n";
+    return EXIT_FAILURE;
+  }
+  auto output = mlir::openOutputFile(outputFile, &error);
+  if (!output) {
+    llvm::errs() << "attn-opt: " << error << "\n";
+    return EXIT_FAILURE;
+  }
+  if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(file), registry,
+                                     config)))
+    return EXIT_FAILURE;
+  output->keep();
+  return EXIT_SUCCESS;
 }

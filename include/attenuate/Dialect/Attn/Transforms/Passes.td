@@ -167,4 +167,28 @@ def AttnShareAttentionPass
   ];
 }
 
+def AttnWriteParamsPass : Pass<"attn-write-params", "::mlir::ModuleOp"> {
+  let summary = "Write the parameters passes created and record the archive";
+  let description = [{
+    Rewrites such as `attn-lowrank` put the weights they make into the
+    context's in-memory parameter store. This pass writes them to `path` (a
+    safetensors file, written to a temporary and renamed) and prepends the
+    file to the module's `attn.params` list, so the output module runs with
+    no further flags. The recorded path is relative to `relative-to` (the
+    directory of the output module) when given. Nothing is written when no
+    pass created parameters. `attn-opt --attn-params-out=FILE` appends this
+    pass to the pipeline.
+
+    ```
+    attn-opt m.mlir --attn-lowrank="..." --attn-params-out=new.safetensors -o out.mlir
+    ```
+  }];
+  let options = [
+    Option<"path", "path", "std::string", /*default=*/"\"\"",
+           "Output safetensors file">,
+    Option<"relativeTo", "relative-to", "std::string", /*default=*/"\"\"",
+           "Directory the recorded path is made relative to">,
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
