@@ -406,7 +406,7 @@ bool JitModule::run(const std::vector<HostTensor> &inputs,
     }
   }
   if (rtError) {
-    error = std::string("runtime kernel error: ") + rtError;
+    error = std::string("runtime error: ") + rtError;
     return false;
   }
   return true;

@@ -29,8 +29,11 @@ void mlir::attn::buildLowerToCpuPipeline(OpPassManager &pm,
   pm.addPass(std::make_unique<EmitCInterfacePass>());
   // Upstream passes by their registered names: the pipeline reads like the
   // attn-opt command line one would write by hand.
+  // Bad cache positions are reported by the runtime, never aborts.
   std::string keep =
-      options.reference ? "" : "keep=attn.linear,attn.mlp,attn.attention";
+      options.reference
+          ? "checks=report"
+          : "checks=report keep=attn.linear,attn.mlp,attn.attention";
   std::string pipeline =
       "attn-params-to-args,"
       "convert-attn-to-linalg{" +

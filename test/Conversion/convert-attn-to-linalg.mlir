@@ -6,6 +6,10 @@
 // RUN:   --pass-pipeline="builtin.module(func.func(convert-attn-to-linalg))" %s \
 // RUN:   | FileCheck %s
 
+// checks=report skips a bad write and reports it to the runtime instead.
+// RUN: attn-opt %s --split-input-file --convert-attn-to-linalg="checks=report" \
+// RUN:   | FileCheck %s --check-prefix=REPORT
+
 // The output re-parses and verifies, and no attn op but attn.param survives.
 // RUN: attn-opt %s --split-input-file --convert-attn-to-linalg \
 // RUN:   | attn-opt --split-input-file \
@@ -371,13 +375,22 @@ func.func @attention_dynamic_heads(%q: tensor<?x?x?x8xf32>, %k: tensor<?x?x?x8xf
 // CHECK:         %[[END:.+]] = arith.addi %[[POS]], %[[N]] : index
 // CHECK:         %[[CAP:.+]] = arith.constant 64 : index
 // CHECK:         %[[FITS:.+]] = arith.cmpi sle, %[[END]], %[[CAP]] : index
-// CHECK:         cf.assert %[[FITS]], "attn.cache_update: write past the cache capacity"
 // CHECK:         %[[NONNEG:.+]] = arith.cmpi sge, %[[POS]], %{{.+}} : index
+// CHECK:         cf.assert %[[FITS]], "attn.cache_update: write past the cache capacity"
 // CHECK:         cf.assert %[[NONNEG]], "attn.cache_update: negative position"
 // CHECK:         %[[B:.+]] = tensor.dim %[[NEW]], %{{.+}} : tensor<?x?x2x32xf32>
 // CHECK:         %[[S:.+]] = tensor.dim %[[NEW]], %{{.+}} : tensor<?x?x2x32xf32>
 // CHECK:         %[[R:.+]] = tensor.insert_slice %[[NEW]] into %[[CACHE]][0, %[[POS]], 0, 0] [%[[B]], %[[S]], 2, 32] [1, 1, 1, 1] : tensor<?x?x2x32xf32> into tensor<?x64x2x32xf32>
 // CHECK:         return %[[R]]
+// REPORT-LABEL: func.func @cache_update(
+// REPORT:         %[[OK:.+]] = arith.andi
+// REPORT:         scf.if %[[OK]] -> (tensor<?x64x2x32xf32>) {
+// REPORT:           tensor.insert_slice
+// REPORT:         } else {
+// REPORT:           %[[CODE:.+]] = arith.select
+// REPORT:           func.call @attn_rt_report_error(%[[CODE]]) : (i64) -> ()
+// REPORT:           scf.yield %{{.+}} : tensor<?x64x2x32xf32>
+// REPORT-NOT:     cf.assert
 // KEEP-LABEL: func.func @cache_update(
 // KEEP:         tensor.insert_slice
 func.func @cache_update(%cache: tensor<?x64x2x32xf32>, %new: tensor<?x?x2x32xf32>, %pos: index) -> tensor<?x64x2x32xf32> {

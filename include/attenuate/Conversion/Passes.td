@@ -37,7 +37,12 @@ def ConvertAttnToLinalgPass : Pass<"convert-attn-to-linalg"> {
       softmax in which a fully masked row gives zeros, then `P·V`. Element
       types without infinities (e.g. `f8E4M3FN`) are rejected.
     - `attn.cache_update`: `tensor.insert_slice` at `[0, position, 0, 0]`,
-      guarded by `cf.assert` that the write stays inside the cache.
+      guarded by a check that the write stays inside the cache: with
+      `checks=assert` (the default) a `cf.assert`, which aborts the program;
+      with `checks=report` the write is skipped and the runtime's
+      `attn_rt_report_error(code)` records the error for the host to report
+      after the call (the CPU pipeline uses this, so a bad position is a
+      one-line error of `attn-run`, not a crash).
 
     Ops named in `keep` are left as they are, for a later lowering (the CPU
     pipeline turns `attn.linear`, `attn.mlp` and `attn.attention` into
@@ -50,12 +55,17 @@ def ConvertAttnToLinalgPass : Pass<"convert-attn-to-linalg"> {
   let options = [
     ListOption<"keep", "keep", "std::string",
                "attn ops to leave unconverted (e.g. attn.linear,attn.mlp)">,
+    Option<"checks", "checks", "std::string", /*default=*/"\"assert\"",
+           "Runtime checks: assert (cf.assert) or report (skip the write "
+           "and call attn_rt_report_error)">,
   ];
   let dependentDialects = [
     "::mlir::attn::AttnDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::cf::ControlFlowDialect",
+    "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::math::MathDialect",
     "::mlir::tensor::TensorDialect",
   ];

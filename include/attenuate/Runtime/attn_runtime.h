@@ -89,6 +89,10 @@ void _mlir_ciface_attn_rt_attention_f32(attn_unranked_memref *q,
                                         int64_t causal,
                                         attn_unranked_memref *o);
 
+/* Called by compiled code on a failed runtime check (1: cache write past
+ * capacity, 2: negative cache position); recorded like adapter errors. */
+void attn_rt_report_error(int64_t code);
+
 /* The first error an adapter recorded since the last call (NULL if none);
  * clears it. Errors are process-wide: JIT code may run on any thread. */
 const char *attn_rt_take_error(void);

@@ -16,7 +16,9 @@
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -741,7 +743,11 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
 //===----------------------------------------------------------------------===//
 
 struct CacheUpdateOpLowering : OpConversionPattern<CacheUpdateOp> {
-  using OpConversionPattern::OpConversionPattern;
+  CacheUpdateOpLowering(MLIRContext *ctx, RuntimeChecks checks)
+      : OpConversionPattern(ctx), checks(checks) {}
+
+  /// Codes understood by attn_rt_report_error (lib/Runtime/cpu/Error.cpp).
+  enum : int64_t { kPastCapacity = 1, kNegativePosition = 2 };
 
   LogicalResult
   matchAndRewrite(CacheUpdateOp op, OpAdaptor adaptor,
@@ -752,31 +758,72 @@ struct CacheUpdateOpLowering : OpConversionPattern<CacheUpdateOp> {
     using arith::CmpIPredicate;
 
     // insert_slice out of bounds is undefined behaviour after bufferization,
-    // so a bad position must stop the program rather than corrupt memory.
+    // so a bad position must never reach the write.
     Value end = arith::AddIOp::create(rewriter, loc, pos,
                                       dimValue(rewriter, loc, update, 1));
     Value fits = arith::CmpIOp::create(rewriter, loc, CmpIPredicate::sle, end,
                                        dimValue(rewriter, loc, cache, 1));
-    cf::AssertOp::create(
-        rewriter, loc, fits,
-        rewriter.getStringAttr(
-            "attn.cache_update: write past the cache capacity"));
     Value nonNegative = arith::CmpIOp::create(
         rewriter, loc, CmpIPredicate::sge, pos, indexConst(rewriter, loc, 0));
-    cf::AssertOp::create(
-        rewriter, loc, nonNegative,
-        rewriter.getStringAttr("attn.cache_update: negative position"));
 
     OpFoldResult zero = rewriter.getIndexAttr(0),
                  one = rewriter.getIndexAttr(1);
     SmallVector<OpFoldResult> offsets = {zero, pos, zero, zero};
     SmallVector<OpFoldResult> strides(4, one);
-    Value result = tensor::InsertSliceOp::create(
-        rewriter, loc, update, cache, offsets,
-        tensor::getMixedSizes(rewriter, loc, update), strides);
-    rewriter.replaceOp(op, castTo(rewriter, loc, result, op.getType()));
+    auto write = [&](OpBuilder &b, Location l) {
+      return tensor::InsertSliceOp::create(b, l, update, cache, offsets,
+                                           tensor::getMixedSizes(b, l, update),
+                                           strides)
+          .getResult();
+    };
+
+    if (checks == RuntimeChecks::Assert) {
+      cf::AssertOp::create(
+          rewriter, loc, fits,
+          rewriter.getStringAttr(
+              "attn.cache_update: write past the cache capacity"));
+      cf::AssertOp::create(
+          rewriter, loc, nonNegative,
+          rewriter.getStringAttr("attn.cache_update: negative position"));
+      rewriter.replaceOp(op,
+                         castTo(rewriter, loc, write(rewriter, loc),
+                                op.getType()));
+      return success();
+    }
+
+    // Report mode: skip the write, tell the runtime why, return the cache
+    // unchanged; the host turns the recorded error into a message.
+    auto module = op->getParentOfType<ModuleOp>();
+    auto reportFn =
+        module.lookupSymbol<func::FuncOp>("attn_rt_report_error");
+    if (!reportFn) {
+      OpBuilder mb(module.getBodyRegion());
+      reportFn = func::FuncOp::create(
+          mb, module.getLoc(), "attn_rt_report_error",
+          mb.getFunctionType({mb.getI64Type()}, {}));
+      reportFn.setPrivate();
+    }
+    Value ok = arith::AndIOp::create(rewriter, loc, fits, nonNegative);
+    auto ifOp = scf::IfOp::create(
+        rewriter, loc, ok,
+        [&](OpBuilder &b, Location l) {
+          scf::YieldOp::create(b, l, write(b, l));
+        },
+        [&](OpBuilder &b, Location l) {
+          Value code = arith::SelectOp::create(
+              b, l, nonNegative,
+              arith::ConstantIntOp::create(b, l, b.getI64Type(), kPastCapacity),
+              arith::ConstantIntOp::create(b, l, b.getI64Type(),
+                                           kNegativePosition));
+          func::CallOp::create(b, l, reportFn, ValueRange{code});
+          scf::YieldOp::create(b, l, cache);
+        });
+    rewriter.replaceOp(op,
+                       castTo(rewriter, loc, ifOp.getResult(0), op.getType()));
     return success();
   }
+
+  RuntimeChecks checks;
 };
 
 //===----------------------------------------------------------------------===//
@@ -791,7 +838,8 @@ struct ConvertAttnToLinalgPass
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, cf::ControlFlowDialect,
-                           linalg::LinalgDialect, math::MathDialect,
+                           func::FuncDialect, linalg::LinalgDialect,
+                           math::MathDialect, scf::SCFDialect,
                            tensor::TensorDialect>();
     target.addIllegalDialect<AttnDialect>();
     target.addLegalOp<ParamOp>();
@@ -809,7 +857,22 @@ struct ConvertAttnToLinalgPass
     }
 
     RewritePatternSet patterns(ctx);
-    populateAttnToLinalgPatterns(patterns);
+    if (checks != "assert" && checks != "report") {
+      emitError(getOperation()->getLoc())
+          << "convert-attn-to-linalg: option 'checks' must be assert or "
+             "report, got '"
+          << checks << "'";
+      return signalPassFailure();
+    }
+    // The report call's declaration goes into the module.
+    if (checks == "report" && !isa<ModuleOp>(getOperation())) {
+      emitError(getOperation()->getLoc())
+          << "convert-attn-to-linalg: checks=report must run on a module";
+      return signalPassFailure();
+    }
+    populateAttnToLinalgPatterns(patterns, checks == "report"
+                                               ? RuntimeChecks::Report
+                                               : RuntimeChecks::Assert);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
@@ -818,9 +881,10 @@ struct ConvertAttnToLinalgPass
 
 } // namespace
 
-void mlir::attn::populateAttnToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns
-      .add<AttentionOpLowering, CacheUpdateOpLowering, EmbedOpLowering,
-           LinearOpLowering, MlpOpLowering, RmsNormOpLowering, RopeOpLowering>(
-          patterns.getContext());
+void mlir::attn::populateAttnToLinalgPatterns(RewritePatternSet &patterns,
+                                               RuntimeChecks checks) {
+  patterns.add<AttentionOpLowering, EmbedOpLowering, LinearOpLowering,
+               MlpOpLowering, RmsNormOpLowering, RopeOpLowering>(
+      patterns.getContext());
+  patterns.add<CacheUpdateOpLowering>(patterns.getContext(), checks);
 }

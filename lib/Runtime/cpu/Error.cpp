@@ -71,3 +71,21 @@ extern "C" const char *attn_rt_take_error(void) {
   adapterHasError = false;
   return takenError;
 }
+
+// Compiled code reports conditions it could not check statically (see
+// convert-attn-to-linalg's checks=report) by code, so it needs no strings.
+extern "C" void attn_rt_report_error(int64_t code) {
+  switch (code) {
+  case 1:
+    recordAdapterError("attn.cache_update",
+                       "write past the cache capacity (position + new "
+                       "tokens > capacity); the cache was left unchanged");
+    return;
+  case 2:
+    recordAdapterError("attn.cache_update",
+                       "negative position; the cache was left unchanged");
+    return;
+  default:
+    recordAdapterError("attn_rt_report_error", "unknown error code");
+  }
+}

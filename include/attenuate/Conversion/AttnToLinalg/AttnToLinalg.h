@@ -9,7 +9,12 @@ namespace mlir::attn {
 /// Adds one conversion pattern per attn op (all but attn.param) that rewrites
 /// it into linalg, tensor, arith, math and cf ops on tensors. To keep an op,
 /// mark it legal in the ConversionTarget: legal ops are not rewritten.
-void populateAttnToLinalgPatterns(RewritePatternSet &patterns);
+/// How a lowered op guards conditions the verifier cannot check (cache
+/// bounds): abort through cf.assert, or skip and report to the runtime.
+enum class RuntimeChecks { Assert, Report };
+
+void populateAttnToLinalgPatterns(RewritePatternSet &patterns,
+                                  RuntimeChecks checks = RuntimeChecks::Assert);
 
 } // namespace mlir::attn
 
