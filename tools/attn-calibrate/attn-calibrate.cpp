@@ -17,6 +17,7 @@
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/Npy.h"
+#include "attenuate/Execution/Progress.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
@@ -198,7 +199,7 @@ int main(int argc, char **argv) {
   aopts.perHeadRP = clRP;
   aopts.kvSamples = clKvSamples;
   calib::StatsAccumulator acc(attention, aopts);
-  auto start = std::chrono::steady_clock::now();
+  attenuate::exec::Progress progress("attn-calibrate", "sequence", numSeq);
   for (int64_t s0 = 0; s0 < numSeq; s0 += clBatch) {
     int64_t b = std::min<int64_t>(clBatch, numSeq - s0);
     std::vector<HostTensor> inputs;
@@ -227,16 +228,8 @@ int main(int argc, char **argv) {
         taps[tapNames[i]] = &outputs[i];
     if (!acc.add(taps, error))
       return fail(error);
-    double el =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-    int64_t done = s0 + b;
-    llvm::errs() << llvm::format(
-        "\rattn-calibrate: sequence %lld/%lld, %.0f tokens/s, %.0fs left   ",
-        (long long)done, (long long)numSeq, done * context / std::max(el, 1e-9),
-        el / done * (numSeq - done));
+    progress.update(s0 + b, (s0 + b) * context);
   }
-  llvm::errs() << "\n";
 
   std::map<std::string, std::string> meta = {
       {"source", source},

@@ -16,6 +16,7 @@
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/Npy.h"
+#include "attenuate/Execution/Progress.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
@@ -201,6 +202,8 @@ int main(int argc, char **argv) {
   double nats = 0;
   int64_t scored = 0, tokensRun = 0;
   auto start = std::chrono::steady_clock::now();
+  attenuate::exec::Progress progress("attn-eval", "window",
+                                     static_cast<int64_t>(windows.size()));
   size_t i = 0;
   while (i < windows.size()) {
     // Windows of equal length share a call.
@@ -244,15 +247,8 @@ int main(int argc, char **argv) {
     }
     tokensRun += b * len;
     i = j;
-    double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-    double left = elapsed / i * (windows.size() - i);
-    llvm::errs() << llvm::format(
-        "\rattn-eval: window %zu/%zu, %.0f tokens/s, %.0fs left   ", i,
-        windows.size(), tokensRun / std::max(elapsed, 1e-9), left);
+    progress.update(static_cast<int64_t>(i), tokensRun);
   }
-  llvm::errs() << "\n";
   if (scored != static_cast<int64_t>(ids.size()) - 1)
     return fail("internal error: scored " + std::to_string(scored) + " of " +
                 std::to_string(ids.size() - 1) + " tokens");
