@@ -78,7 +78,9 @@ def _linear(x: np.ndarray, params: Dict[str, np.ndarray], name: str, dtype) -> n
 
 
 def _silu(x: np.ndarray) -> np.ndarray:
-    return x / (1.0 + np.exp(-x))
+    # x * sigmoid(x), with sigmoid via tanh: exp(-x) would overflow (and warn) in
+    # fp32 for x < -88.
+    return x * (0.5 + 0.5 * np.tanh(0.5 * x))
 
 
 def forward(
