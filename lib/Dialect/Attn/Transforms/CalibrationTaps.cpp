@@ -2,12 +2,10 @@
 
 #include "attenuate/Dialect/Attn/Analysis/AttentionBlock.h"
 #include "attenuate/Dialect/Attn/IR/AttnOps.h"
+#include "attenuate/Dialect/Attn/Transforms/MlpExpansion.h"
 #include "attenuate/Dialect/Attn/Transforms/Passes.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 
@@ -20,44 +18,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-
-/// Replaces `mlp` by gate/up/down projections and returns the intermediate.
-Value expandMlp(MlpOp mlp) {
-  OpBuilder b(mlp);
-  Location loc = mlp.getLoc();
-  auto xType = cast<RankedTensorType>(mlp.getInput().getType());
-  int64_t inter = cast<RankedTensorType>(mlp.getGate().getType()).getDimSize(0);
-  SmallVector<int64_t> hShape(xType.getShape());
-  hShape.back() = inter;
-  auto hType = RankedTensorType::get(hShape, xType.getElementType());
-  NamedAttrList attrs(mlp->getDiscardableAttrDictionary());
-  Value g =
-      LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getGate(), Value());
-  Value u =
-      LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getUp(), Value());
-  // silu(g) = g / (1 + exp(-g)); the ones take g's (dynamic) shape.
-  Value neg = arith::NegFOp::create(b, loc, g);
-  Value e = math::ExpOp::create(b, loc, neg);
-  SmallVector<Value> dynDims;
-  for (int64_t i = 0; i < hType.getRank(); ++i)
-    if (hType.isDynamicDim(i))
-      dynDims.push_back(tensor::DimOp::create(b, loc, g, i));
-  Value empty = tensor::EmptyOp::create(b, loc, hType, dynDims);
-  Value oneScalar = arith::ConstantOp::create(
-      b, loc, b.getFloatAttr(xType.getElementType(), 1.0));
-  Value onesLike =
-      linalg::FillOp::create(b, loc, oneScalar, empty).getResult(0);
-  Value denom = arith::AddFOp::create(b, loc, onesLike, e);
-  Value silu = arith::DivFOp::create(b, loc, g, denom);
-  Value h = arith::MulFOp::create(b, loc, silu, u);
-  Value down = LinearOp::create(b, loc, xType, h, mlp.getDown(), Value());
-  for (Operation *op :
-       {g.getDefiningOp(), u.getDefiningOp(), down.getDefiningOp()})
-    op->setDiscardableAttrs(attrs.getDictionary(b.getContext()));
-  mlp.getResult().replaceAllUsesWith(down);
-  mlp.erase();
-  return h;
-}
 
 struct AttnCalibrationTapsPass
     : mlir::attn::impl::AttnCalibrationTapsPassBase<AttnCalibrationTapsPass> {
@@ -104,7 +64,7 @@ struct AttnCalibrationTapsPass
         continue;
       std::string p = "layers." + std::to_string(layer.getInt()) + ".";
       taps.push_back({p + "x_mlp", m.getInput()});
-      taps.push_back({p + "h_mlp", expandMlp(m)});
+      taps.push_back({p + "h_mlp", expandMlp(m).hidden});
     }
 
     auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());

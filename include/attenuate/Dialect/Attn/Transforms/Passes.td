@@ -191,4 +191,100 @@ def AttnWriteParamsPass : Pass<"attn-write-params", "::mlir::ModuleOp"> {
   ];
 }
 
+def AttnLowRankPass : Pass<"attn-lowrank", "::mlir::ModuleOp"> {
+  let summary = "A3 analytical low-rank attention and MLP (and the SVD "
+                "baselines)";
+  let description = [{
+    Shrinks the attention and MLP weights of every layer of the entry
+    function, by one of three methods (`method=`):
+
+    **a3** (Wong et al., arXiv 2505.12942) — closed forms that minimise the
+    error of what the weights compute on calibration data (`stats=` from
+    `attn-calibrate`), shrinking dimensions instead of adding GEMMs:
+    - QK with RoPE (CUR over frequency pairs): with L = R_q^{1/2} W_q,h and
+      M = W_k,gᵀ R_kv^{1/2}, pair j = (a, b) of the head scores
+      `λ_j = Σ_h ‖L_{:,a}‖²‖M_{a,:}‖² + ‖L_{:,b}‖²‖M_{b,:}‖²` (summed over all
+      query heads: one `attn.rope` serves every head, so all keep the same
+      pairs). The top `qk-rank / 2` pairs are kept: q_proj/k_proj rows are
+      sliced to them, the head dim becomes `qk-rank`, and the rope op gets
+      `rotary_dim = qk-rank`, the original `base_dim` and the kept
+      `frequencies` (composed with an existing list). The K cache (function
+      argument and result) shrinks to `[?, ?, Hkv, qk-rank]`. The attention
+      `scale` is unchanged: the scores are a subset of the same sum.
+    - QK without RoPE: per KV group, the SVD of the stacked whitened
+      circuits `[R_q^{1/2} W_q,h W_k,gᵀ R_kv^{1/2} ]_h = U Σ Vᵀ` gives
+      `W̃_q,h = R_q^{-1/2} U_h,r` and a shared `W̃_k,g = R_kv^{-1/2} V_r Σ_r`.
+    - OV: per KV group, the SVD of `[R^{1/2} W_v,g W_o,h ]_h = U Σ Vᵀ` gives a
+      shared `W̃_v,g = R^{-1/2} U_r Σ_r` and `W̃_o,h` = column block h of
+      `V_rᵀ`; new head dim `ov-rank`, V cache `[?, ?, Hkv, ov-rank]`. R is
+      R_kv (`ov-stat=rkv`, "A3-Xkv") or the group's mean per-head R_P
+      (`ov-stat=rp`, calibrated with `attn-calibrate --rp`).
+    - MLP: intermediate channel i scores `λ_i = (R_d)_ii · ‖W_down[:, i]‖²`;
+      the top `mlp-rank` channels of gate/up (rows) and down (columns) stay.
+
+    **svd** / **whitened-svd** — the baselines: each projection (q, k, v, o,
+    and the MLP's gate/up/down, after expanding `attn.mlp`) becomes two
+    `attn.linear` ops `x → B → A` with `W ≈ A·B`: the truncated SVD of W, or
+    SVD-LLM's `A·B = SVD_r(W·L)·L⁻¹` with `R = L Lᵀ` the Cholesky factor of
+    the projection's input Gram (R_q for q, R_kv for k/v, R_o for o, R_mlp
+    for gate/up, R_d for down).
+
+    Budget: `param-ratio=R` is the fraction of the attention and MLP
+    parameters to remove. For a3 each component loses about R of its own
+    parameters (`qk-rank = d_h(1−R)`, `ov-rank = d_h(1−R)`,
+    `mlp-rank = I(1−R)`); for the baselines each projection gets the rank r
+    with `r·(out+in) ≈ (1−R)·out·in`. Ranks are rounded to the nearest
+    multiple of `round-to` (the QK rank with RoPE to an even one) and capped
+    at the full dimension; `param-ratio=0` keeps full rank and reproduces the
+    model (for the baselines: rank min(out, in), exact but larger).
+    `qk-rank=`, `ov-rank=`, `mlp-rank=` override the ratio per component (for
+    the baselines they are the factor rank of each of the component's
+    projections, capped at its min(out, in)); without `param-ratio` only the
+    components given a rank are rewritten. `components=` restricts the
+    rewrite. A remark reports the ranks and the achieved parameter ratio.
+
+    New weights (in the element type of the ones they replace) go to the
+    parameter store as `<name>.a3`, `<name>.svd_a`/`.svd_b` or
+    `<name>.wsvd_a`/`.wsvd_b`; write them with `--attn-params-out`. An
+    ill-conditioned Gram is damped (`R + λ·mean(diag R)·I`) with a remark
+    naming the layer and λ.
+
+    ```
+    attn-calibrate m.mlir --text=calib.txt -o stats.safetensors
+    attn-opt m.mlir --attn-lowrank="stats=stats.safetensors param-ratio=0.3" \
+        --attn-params-out=lowrank.safetensors -o m-a3.mlir
+    attn-opt m.mlir --attn-lowrank="stats=stats.safetensors qk-rank=32 components=qk" ...
+    attn-opt m.mlir --attn-lowrank="method=svd param-ratio=0.2" ...
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "Function to rewrite">,
+    Option<"stats", "stats", "std::string", /*default=*/"\"\"",
+           "Calibration statistics (attn-calibrate); required by a3 and "
+           "whitened-svd">,
+    Option<"method", "method", "std::string", /*default=*/"\"a3\"",
+           "a3, svd or whitened-svd">,
+    Option<"paramRatio", "param-ratio", "double", /*default=*/"NAN",
+           "Fraction of the attention+MLP parameters to remove, in [0, 1)">,
+    Option<"qkRank", "qk-rank", "int64_t", /*default=*/"0",
+           "New QK head dim (svd methods: factor rank of q_proj/k_proj)">,
+    Option<"ovRank", "ov-rank", "int64_t", /*default=*/"0",
+           "New V head dim (svd methods: factor rank of v_proj/o_proj)">,
+    Option<"mlpRank", "mlp-rank", "int64_t", /*default=*/"0",
+           "New intermediate size (svd methods: factor rank of gate/up/down)">,
+    Option<"components", "components", "std::string",
+           /*default=*/"\"qk,ov,mlp\"",
+           "Comma-separated components to rewrite: qk, ov, mlp">,
+    Option<"roundTo", "round-to", "int64_t", /*default=*/"8",
+           "Ranks from param-ratio are rounded to a multiple of this">,
+    Option<"ovStat", "ov-stat", "std::string", /*default=*/"\"rkv\"",
+           "Statistic weighting the a3 OV error: rkv or rp">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
