@@ -90,8 +90,14 @@ def forward(
     positions: Optional[np.ndarray] = None,
     past: Optional[Past] = None,
     dtype=np.float64,
+    shared: Optional[Dict[int, int]] = None,
 ) -> Tuple[np.ndarray, Past]:
     """Logits [B, S, vocab] (in `dtype`) and the extended KV cache.
+
+    `shared` maps a layer to an earlier source layer whose attention
+    probabilities it reuses (Shared Attention, arXiv 2407.12866): the layer
+    computes only its values and output, O = A_source · V · W_O. Prefill only
+    (`past` must be None).
 
     positions default to past_len + arange(S). The causal mask is over cache slots
     (bottom-right aligned: query i sees slots <= past_len + i), independent of the
@@ -134,6 +140,10 @@ def forward(
     allowed = np.arange(T)[None, :] <= (T0 + np.arange(S))[:, None]
     scale = 1.0 / np.sqrt(D)
 
+    shared = shared or {}
+    if shared and past is not None:
+        raise ValueError("shared attention is modelled for prefill only")
+    probs_of: Dict[int, np.ndarray] = {}
     emb = params["model.embed_tokens.weight"]
     h = emb[tokens].astype(dtype)
     new_past: Past = []
@@ -151,13 +161,17 @@ def forward(
             v = np.concatenate([pv.astype(dtype, copy=False), v], axis=2)
         new_past.append((k, v))
 
-        # GQA without copying K/V: query head h uses KV head h // G.
-        qg = q.reshape(B, Hkv, G, S, D)
-        scores = np.einsum("bkgsd,bktd->bkgst", qg, k) * dtype.type(scale)
-        scores = np.where(allowed, scores, -np.inf)
-        scores = scores - scores.max(axis=-1, keepdims=True)
-        probs = np.exp(scores)
-        probs /= probs.sum(axis=-1, keepdims=True)
+        if l in shared:
+            probs = probs_of[shared[l]]
+        else:
+            # GQA without copying K/V: query head h uses KV head h // G.
+            qg = q.reshape(B, Hkv, G, S, D)
+            scores = np.einsum("bkgsd,bktd->bkgst", qg, k) * dtype.type(scale)
+            scores = np.where(allowed, scores, -np.inf)
+            scores = scores - scores.max(axis=-1, keepdims=True)
+            probs = np.exp(scores)
+            probs /= probs.sum(axis=-1, keepdims=True)
+        probs_of[l] = probs
         ctx = np.einsum("bkgst,bktd->bkgsd", probs, v).reshape(B, Hq, S, D)
         ctx = ctx.transpose(0, 2, 1, 3).reshape(B, S, Hq * D)
         h = h + _linear(ctx, params, p + "self_attn.o_proj", dtype)
