@@ -67,6 +67,46 @@ int attn_attention_f32(const attn_view_f32 *q, const attn_view_f32 *k,
                        const attn_view_f32 *v, double scale, int causal,
                        const attn_view_f32 *o);
 
+/* An int32 strided view, laid out like attn_view_f32 (PAMM assignments). */
+typedef struct {
+  int32_t *data;
+  int32_t rank;
+  int64_t sizes[ATTN_MAX_RANK];
+  int64_t strides[ATTN_MAX_RANK];
+} attn_view_i32;
+
+/* Training: gradients of y = x wᵀ. dw [out, in] = Σ_t dy[t, :]ᵀ x[t, :] over
+ * every token t (the shared leading dims of dy [..., out] and x [..., in]). */
+int attn_linear_grad_weight_f32(const attn_view_f32 *dy,
+                                const attn_view_f32 *x,
+                                const attn_view_f32 *dw);
+/* dx [..., in] = dy [..., out] · w [out, in]. */
+int attn_linear_grad_input_f32(const attn_view_f32 *dy,
+                               const attn_view_f32 *w,
+                               const attn_view_f32 *dx);
+
+/* PAMM (arXiv 2506.02939), as attn.pamm_compress / attn.pamm_grad_weight
+ * define it. Generators for b tokens at `ratio` in (0, 1]:
+ * k = clamp(ceil(ratio · b), 1, b), 0 when b = 0; -1 for a bad argument. */
+int64_t attn_pamm_num_generators(int64_t tokens, double ratio);
+/* x [..., n] (b tokens) -> c [k, n] generators (tokens sampled without
+ * replacement by a partial Fisher-Yates shuffle seeded by `seed`),
+ * f [...] the generator of each token (argmax |cos|; a generator is its own),
+ * alpha [...] the scale putting alpha·c[f] closest to the token. Tokens with
+ * ‖x − alpha·c[f]‖² > epsilon·‖x‖² are dropped (alpha 0) and the kept scales
+ * multiplied by b / (b − dropped); epsilon >= 1 drops nothing.
+ * Multithreaded (attn_set_num_threads). */
+int attn_pamm_compress_f32(const attn_view_f32 *x, double ratio, uint64_t seed,
+                           double epsilon, const attn_view_f32 *c,
+                           const attn_view_i32 *f, const attn_view_f32 *alpha);
+/* dw [out, in] = B̃ᵀ c with B̃ [k, out], B̃[j] = Σ_{t: f[t] = j} alpha[t] dz[t]
+ * (the segment sum), for dz [..., out], c [k, in], f and alpha [...] (the
+ * leading dims of dz). An assignment outside [0, k) is an error. */
+int attn_pamm_grad_weight_f32(const attn_view_f32 *dz, const attn_view_f32 *c,
+                              const attn_view_i32 *f,
+                              const attn_view_f32 *alpha,
+                              const attn_view_f32 *dw);
+
 /* Converts an MLIR unranked memref to a view (no copy). */
 int attn_view_from_memref(const attn_unranked_memref *m, attn_view_f32 *out);
 
@@ -88,6 +128,25 @@ void _mlir_ciface_attn_rt_attention_f32(attn_unranked_memref *q,
                                         attn_unranked_memref *v, double scale,
                                         int64_t causal,
                                         attn_unranked_memref *o);
+
+void _mlir_ciface_attn_rt_linear_grad_weight_f32(attn_unranked_memref *dy,
+                                                 attn_unranked_memref *x,
+                                                 attn_unranked_memref *dw);
+void _mlir_ciface_attn_rt_linear_grad_input_f32(attn_unranked_memref *dy,
+                                                attn_unranked_memref *w,
+                                                attn_unranked_memref *dx);
+/* f is a memref<*xi32>; the others memref<*xf32>. */
+void _mlir_ciface_attn_rt_pamm_compress_f32(attn_unranked_memref *x,
+                                            double ratio, int64_t seed,
+                                            double epsilon,
+                                            attn_unranked_memref *c,
+                                            attn_unranked_memref *f,
+                                            attn_unranked_memref *alpha);
+void _mlir_ciface_attn_rt_pamm_grad_weight_f32(attn_unranked_memref *dz,
+                                               attn_unranked_memref *c,
+                                               attn_unranked_memref *f,
+                                               attn_unranked_memref *alpha,
+                                               attn_unranked_memref *dw);
 
 /* Called by compiled code on a failed runtime check (1: cache write past
  * capacity, 2: negative cache position); recorded like adapter errors. */
