@@ -56,6 +56,8 @@ public:
                                              std::string &error);
   ~JitModule();
 
+  /// The function this module calls.
+  const std::string &entry() const { return entry_; }
   /// User inputs (non-parameter arguments), in order.
   const std::vector<TensorSpec> &inputs() const { return inputs_; }
   const std::vector<TensorSpec> &params() const { return params_; }
