@@ -24,8 +24,7 @@ bool nested(std::string &error, const char *fn, const std::string &inner) {
 /// GQA needs positive head counts with Hkv dividing Hq.
 bool checkHeads(const char *fn, int64_t numQueryHeads, int64_t numKVHeads,
                 std::string &error) {
-  if (numQueryHeads <= 0 || numKVHeads <= 0 ||
-      numQueryHeads % numKVHeads != 0)
+  if (numQueryHeads <= 0 || numKVHeads <= 0 || numQueryHeads % numKVHeads != 0)
     return fail(error, fn,
                 "head counts " + std::to_string(numQueryHeads) + "/" +
                     std::to_string(numKVHeads) +
@@ -56,8 +55,8 @@ bool checkRank(int64_t rank, int64_t max, const char *fn, const char *what,
 
 /// Row-wise quadratic forms q[i] = w_iᵀ R w_i for the rows w_i of W
 /// [rows × d], through one GEMM W·R.
-bool rowQuadraticForms(const Matrix &W, const Matrix &R,
-                       std::vector<double> &q, std::string &error) {
+bool rowQuadraticForms(const Matrix &W, const Matrix &R, std::vector<double> &q,
+                       std::string &error) {
   Matrix WR;
   if (!matmul(W, R, WR, error))
     return false;
@@ -81,9 +80,8 @@ std::vector<int64_t> topIndicesAscending(const std::vector<double> &scores,
   std::iota(order.begin(), order.end(), 0);
   // Stable: equal scores keep index order, so ties go to the lower index and
   // the selection is deterministic.
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return scores[a] > scores[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return scores[a] > scores[b]; });
   order.resize(k);
   std::sort(order.begin(), order.end());
   return order;
@@ -112,9 +110,8 @@ bool productSvd(const Matrix &A, const Matrix &B, Matrix &U,
 }
 
 bool a3QueryKey(const Matrix &wq, const Matrix &wk, int64_t numQueryHeads,
-                int64_t numKVHeads, const SqrtResult &rq,
-                const SqrtResult &rkv, int64_t rank, QueryKeyFactors &out,
-                std::string &error) {
+                int64_t numKVHeads, const SqrtResult &rq, const SqrtResult &rkv,
+                int64_t rank, QueryKeyFactors &out, std::string &error) {
   const char *fn = "a3QueryKey";
   if (!checkHeads(fn, numQueryHeads, numKVHeads, error) ||
       !detail::checkOperand(wq, fn, "W_q", error) ||
@@ -169,8 +166,7 @@ bool a3QueryKey(const Matrix &wq, const Matrix &wk, int64_t numQueryHeads,
     }
     Matrix VS = V.block(0, 0, dm, r), Wk;
     std::vector<double> Sr(S.begin(), S.begin() + r);
-    if (!scaleColumns(VS, Sr, inner) ||
-        !matmul(rkv.invSqrt, VS, Wk, inner))
+    if (!scaleColumns(VS, Sr, inner) || !matmul(rkv.invSqrt, VS, Wk, inner))
       return nested(error, fn, inner);
     for (int64_t j = 0; j < r; ++j)
       for (int64_t c = 0; c < dm; ++c)
@@ -215,8 +211,8 @@ bool a3RopePairs(const Matrix &wq, const Matrix &wk, int64_t numQueryHeads,
     int64_t g = h / group;
     for (int64_t j = 0; j < dh / 2; ++j) {
       auto [a, b] = ropePairChannels(j, dh, pairing);
-      scores[j] += qn[h * dh + a] * kn[g * dh + a] +
-                   qn[h * dh + b] * kn[g * dh + b];
+      scores[j] +=
+          qn[h * dh + a] * kn[g * dh + a] + qn[h * dh + b] * kn[g * dh + b];
     }
   }
   kept = topIndicesAscending(scores, numPairs);
@@ -270,8 +266,7 @@ bool a3ValueOutput(const Matrix &wv, const Matrix &wo, const Matrix &vBias,
     // A = R^{1/2} W_v,g (d_m × d_h); B = [W_o,h]_hᵀ (|G|·d_m × d_h), so that
     // A·Bᵀ is the concatenation [R^{1/2} W_v,g W_o,h]_h.
     Matrix A;
-    if (!matmul(root.sqrt, wv.block(g * dh, 0, dh, dm), A, inner, false,
-                true))
+    if (!matmul(root.sqrt, wv.block(g * dh, 0, dh, dm), A, inner, false, true))
       return nested(error, fn, inner);
     Matrix B(group * dm, dh);
     for (int64_t i = 0; i < group; ++i) {
@@ -351,8 +346,7 @@ bool truncatedSvd(const Matrix &w, int64_t rank, Matrix &a, Matrix &b,
     return nested(error, fn, inner);
   a = U.block(0, 0, w.rows, rank);
   b = Vt.block(0, 0, rank, w.cols);
-  if (!scaleColumns(a, std::vector<double>(S.begin(), S.begin() + rank),
-                    inner))
+  if (!scaleColumns(a, std::vector<double>(S.begin(), S.begin() + rank), inner))
     return nested(error, fn, inner);
   return true;
 }

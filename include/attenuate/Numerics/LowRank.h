@@ -61,18 +61,16 @@ struct QueryKeyFactors {
 /// `rank` r in [1, d_h] with d_h = wq.rows / numQueryHeads = wk.rows /
 /// numKVHeads; numKVHeads must divide numQueryHeads.
 bool a3QueryKey(const Matrix &wq, const Matrix &wk, int64_t numQueryHeads,
-                int64_t numKVHeads, const SqrtResult &rq,
-                const SqrtResult &rkv, int64_t rank, QueryKeyFactors &out,
-                std::string &error);
+                int64_t numKVHeads, const SqrtResult &rq, const SqrtResult &rkv,
+                int64_t rank, QueryKeyFactors &out, std::string &error);
 
 /// How RoPE pairs channels of a head: `RotateHalf` (Hugging Face Llama,
 /// pair j = (j, j + d/2)) or `Interleaved` (pair j = (2j, 2j + 1)).
 enum class RopePairing { RotateHalf, Interleaved };
 
 /// The two channels of pair j in a rotated block of `rotaryDim` channels.
-inline std::pair<int64_t, int64_t> ropePairChannels(int64_t j,
-                                                    int64_t rotaryDim,
-                                                    RopePairing pairing) {
+inline std::pair<int64_t, int64_t>
+ropePairChannels(int64_t j, int64_t rotaryDim, RopePairing pairing) {
   return pairing == RopePairing::RotateHalf
              ? std::pair<int64_t, int64_t>{j, j + rotaryDim / 2}
              : std::pair<int64_t, int64_t>{2 * j, 2 * j + 1};

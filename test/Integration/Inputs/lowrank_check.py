@@ -4,9 +4,11 @@
     lowrank_check.py inputs MODULE.mlir OUT.safetensors [--batch B] [--seq S]
                             [--seed N]
     lowrank_check.py compare RESULTS.safetensors REFERENCE.safetensors
-                            [--tol T]
+                            [--tol T] [--label L]
     lowrank_check.py tokens OUT.npy --vocab V [--count N] [--seed N]
     lowrank_check.py strip-rope IN.mlir OUT.mlir
+    lowrank_check.py shrink-stat IN.safetensors OUT.safetensors KEY
+    lowrank_check.py poison FILE.safetensors NAME
 
 `inputs` reads the forward's signature from the module text (so caches take
 the head dims a rewrite gave them: attn-lowrank shrinks K to the QK rank and
@@ -23,6 +25,11 @@ compared: a rewrite changes their basis.
 `strip-rope` removes every attn.rope op of an imported module (its result
 replaced by its input): a model without position rotation, for the closed-form
 QK path of attn-lowrank, which applies when the block has no RoPE.
+
+`shrink-stat` copies a stats file (metadata included, so it still claims the
+same model) with matrix KEY cut by one row and column: statistics whose
+dimensions disagree with the model. `poison` sets the first element of tensor
+NAME of an f32 safetensors file to NaN, in place.
 """
 
 import argparse
@@ -70,11 +77,11 @@ def compare(args):
     out = safetensors_io.load_file(args.results)["result0"].astype(np.float64)
     ref = safetensors_io.load_file(args.reference)["result0"].astype(np.float64)
     if out.shape != ref.shape:
-        print(f"logits: shape {out.shape}, expected {ref.shape} -> FAIL")
+        print(f"{args.label}logits: shape {out.shape}, expected {ref.shape} -> FAIL")
         return 1
     rel = np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30)
     good = bool(rel < args.tol)
-    print(f"logits: normwise rel error {rel:.3e} (tol {args.tol:g}) -> "
+    print(f"{args.label}logits: normwise rel error {rel:.3e} (tol {args.tol:g}) -> "
           f"{'PASS' if good else 'FAIL'}")
     return 0 if good else 1
 
@@ -96,6 +103,23 @@ def strip_rope(args):
     print(f"strip-rope: removed {len(renames)} attn.rope ops")
 
 
+def shrink_stat(args):
+    metadata, _ = safetensors_io.read_header(args.input)
+    tensors = safetensors_io.load_file(args.input)
+    t = tensors[args.key]
+    tensors[args.key] = np.ascontiguousarray(t[:-1, :-1])
+    safetensors_io.save_file(tensors, args.output, metadata)
+
+
+def poison(args):
+    metadata, _ = safetensors_io.read_header(args.file)
+    tensors = safetensors_io.load_file(args.file)
+    t = tensors[args.name].copy()
+    t.flat[0] = np.nan
+    tensors[args.name] = t
+    safetensors_io.save_file(tensors, args.file, metadata)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -109,6 +133,7 @@ def main():
     c.add_argument("results")
     c.add_argument("reference")
     c.add_argument("--tol", type=float, default=1e-4)
+    c.add_argument("--label", default="", help="printed before the result")
     t = sub.add_parser("tokens")
     t.add_argument("out")
     t.add_argument("--vocab", type=int, required=True)
@@ -117,7 +142,20 @@ def main():
     s = sub.add_parser("strip-rope")
     s.add_argument("input")
     s.add_argument("output")
+    e = sub.add_parser("shrink-stat")
+    e.add_argument("input")
+    e.add_argument("output")
+    e.add_argument("key")
+    n = sub.add_parser("poison")
+    n.add_argument("file")
+    n.add_argument("name")
     args = p.parse_args()
+    if args.cmd == "shrink-stat":
+        shrink_stat(args)
+        return 0
+    if args.cmd == "poison":
+        poison(args)
+        return 0
     if args.cmd == "strip-rope":
         strip_rope(args)
         return 0

@@ -88,8 +88,8 @@ struct Shape {
 };
 
 // MHA, GQA (2 and 4 query heads per KV head) and MQA.
-const Shape kShapes[] = {{24, 4, 4, 6}, {24, 4, 2, 6}, {32, 8, 2, 4},
-                         {16, 3, 1, 8}};
+const Shape kShapes[] = {
+    {24, 4, 4, 6}, {24, 4, 2, 6}, {32, 8, 2, 4}, {16, 3, 1, 8}};
 
 //===----------------------------------------------------------------------===//
 // QK without RoPE
@@ -180,9 +180,9 @@ TEST(LowRank, QueryKeyFullRankIsExact) {
     ASSERT_EQ(f.key.rows, s.hkv * s.dh);
     std::vector<Matrix> got = a3QkProducts(s, f, s.dh);
     for (int64_t h = 0; h < s.hq; ++h) {
-      Matrix Wqk = naiveMul(headColumns(wq, h, s.dh),
-                            headColumns(wk, h / (s.hq / s.hkv), s.dh), false,
-                            true);
+      Matrix Wqk =
+          naiveMul(headColumns(wq, h, s.dh),
+                   headColumns(wk, h / (s.hq / s.hkv), s.dh), false, true);
       EXPECT_LT(relativeError(got[h], Wqk), 1e-10)
           << "shape " << s.dm << "/" << s.hq << "/" << s.hkv << " head " << h;
     }
@@ -200,8 +200,7 @@ TEST(LowRank, QueryKeyFullRankIsExactWhenDamped) {
   ASSERT_TRUE(rq.damped);
   QueryKeyFactors f;
   std::string error;
-  ASSERT_TRUE(a3QueryKey(wq, wk, s.hq, s.hkv, rq, rq, s.dh, f, error))
-      << error;
+  ASSERT_TRUE(a3QueryKey(wq, wk, s.hq, s.hkv, rq, rq, s.dh, f, error)) << error;
   std::vector<Matrix> got = a3QkProducts(s, f, s.dh);
   for (int64_t h = 0; h < s.hq; ++h)
     EXPECT_LT(relativeError(got[h], naiveMul(headColumns(wq, h, s.dh),
@@ -226,8 +225,8 @@ TEST(LowRank, QueryKeyNeverWorseThanPlainSvd) {
       std::string error;
       ASSERT_TRUE(a3QueryKey(wq, wk, s.hq, s.hkv, rq, rkv, r, f, error))
           << error;
-      double a3 = std::sqrt(qkObjective(Xq, Xkv, s, wq, wk,
-                                        a3QkProducts(s, f, r)));
+      double a3 =
+          std::sqrt(qkObjective(Xq, Xkv, s, wq, wk, a3QkProducts(s, f, r)));
       double plain = std::sqrt(
           qkObjective(Xq, Xkv, s, wq, wk, plainQkProducts(s, wq, wk, r)));
       double scale = std::sqrt(qkObjective(
@@ -265,8 +264,8 @@ double ovObjective(const std::vector<Matrix> &data, const Shape &s,
   return e;
 }
 
-std::vector<Matrix> a3OvProducts(const Shape &s,
-                                 const ValueOutputFactors &f, int64_t r) {
+std::vector<Matrix> a3OvProducts(const Shape &s, const ValueOutputFactors &f,
+                                 int64_t r) {
   std::vector<Matrix> out;
   for (int64_t h = 0; h < s.hq; ++h)
     out.push_back(naiveMul(headColumns(f.value, h / (s.hq / s.hkv), r),
@@ -325,10 +324,9 @@ TEST(LowRank, ValueOutputFullRankIsExact) {
     Matrix bias = randomMatrix(1, s.hkv * s.dh, 42);
     ValueOutputFactors f;
     std::string error;
-    ASSERT_TRUE(a3ValueOutput(wv, wo, bias, s.hq, s.hkv,
-                              {rootOf(gramOf(calibrationData(6 * s.dm, s.dm,
-                                                             43)))},
-                              s.dh, f, error))
+    ASSERT_TRUE(a3ValueOutput(
+        wv, wo, bias, s.hq, s.hkv,
+        {rootOf(gramOf(calibrationData(6 * s.dm, s.dm, 43)))}, s.dh, f, error))
         << error;
     ASSERT_EQ(f.value.rows, s.hkv * s.dh);
     ASSERT_EQ(f.output.cols, s.hq * s.dh);
@@ -341,8 +339,8 @@ TEST(LowRank, ValueOutputFullRankIsExact) {
                 1e-10)
           << "shape " << s.dm << "/" << s.hq << "/" << s.hkv << " head " << h;
       // The bias's contribution to head h's output, b_g W_o,h.
-      Matrix want = naiveMul(bias.block(0, g * s.dh, 1, s.dh),
-                             outputHead(wo, h, s.dh));
+      Matrix want =
+          naiveMul(bias.block(0, g * s.dh, 1, s.dh), outputHead(wo, h, s.dh));
       Matrix have = naiveMul(f.valueBias.block(0, g * s.dh, 1, s.dh),
                              outputHead(f.output, h, s.dh));
       EXPECT_LT(relativeError(have, want), 1e-10) << "bias, head " << h;
@@ -366,9 +364,8 @@ TEST(LowRank, ValueOutputNeverWorseThanPlainSvd) {
                     {"R_P", pRoots, pStacks}};
     for (const Variant &v : variants) {
       double previous = HUGE_VAL;
-      double scale = std::sqrt(
-          ovObjective(v.data, s, wv, wo,
-                      std::vector<Matrix>(s.hq, Matrix(s.dm, s.dm))));
+      double scale = std::sqrt(ovObjective(
+          v.data, s, wv, wo, std::vector<Matrix>(s.hq, Matrix(s.dm, s.dm))));
       for (int64_t r = 1; r <= s.dh; ++r) {
         ValueOutputFactors f;
         std::string error;
@@ -405,8 +402,8 @@ std::vector<double> referencePairScores(const Matrix &wq, const Matrix &wk,
   std::vector<double> score(s.dh / 2, 0.0);
   for (int64_t h = 0; h < s.hq; ++h) {
     Matrix L = naiveMul(rootQ, headColumns(wq, h, s.dh));
-    Matrix M = naiveMul(headColumns(wk, h / (s.hq / s.hkv), s.dh), rootKv,
-                        true, false);
+    Matrix M = naiveMul(headColumns(wk, h / (s.hq / s.hkv), s.dh), rootKv, true,
+                        false);
     for (int64_t j = 0; j < s.dh / 2; ++j) {
       auto [a, b] = ropePairChannels(j, s.dh, pairing);
       for (int64_t c : {a, b}) {
@@ -476,12 +473,11 @@ TEST(LowRank, RopePairsRejectBadArguments) {
   std::string error;
   EXPECT_FALSE(a3RopePairs(wq, wk, s.hq, s.hkv, R, R, RopePairing::RotateHalf,
                            5, kept, scores, error));
-  EXPECT_NE(error.find("rank 5 is outside [1, 4]"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("rank 5 is outside [1, 4]"), std::string::npos) << error;
   EXPECT_FALSE(a3RopePairs(wq, wk, s.hq, s.hkv, R, R, RopePairing::RotateHalf,
                            0, kept, scores, error));
-  EXPECT_FALSE(a3RopePairs(wq, wk, 3, 1, R, R, RopePairing::RotateHalf, 2,
-                           kept, scores, error));
+  EXPECT_FALSE(a3RopePairs(wq, wk, 3, 1, R, R, RopePairing::RotateHalf, 2, kept,
+                           scores, error));
   EXPECT_FALSE(a3RopePairs(wq, wk, s.hq, s.hkv, Matrix::identity(15), R,
                            RopePairing::RotateHalf, 2, kept, scores, error));
   EXPECT_NE(error.find("R_q is 15x15, expected 16x16"), std::string::npos)
@@ -525,8 +521,8 @@ TEST(LowRank, MlpChannelsKeepTheHighestScores) {
   EXPECT_NE(error.find("a3MlpChannels: rank 21 is outside [1, 20]"),
             std::string::npos)
       << error;
-  EXPECT_FALSE(a3MlpChannels(Matrix::identity(19), down, 3, kept, scores,
-                             error));
+  EXPECT_FALSE(
+      a3MlpChannels(Matrix::identity(19), down, 3, kept, scores, error));
 }
 
 TEST(LowRank, TopIndicesTiesGoToTheLowerIndex) {
@@ -620,24 +616,23 @@ TEST(LowRank, ClosedFormsRejectBadArguments) {
   EXPECT_FALSE(a3QueryKey(wq, wk, s.hq, s.hkv, root, root, 0, qk, error));
   EXPECT_FALSE(a3QueryKey(wq, wk, 4, 3, root, root, 2, qk, error));
   EXPECT_NE(error.find("head counts 4/3"), std::string::npos) << error;
-  EXPECT_FALSE(a3QueryKey(wq, randomMatrix(12, 16, 1), 4, 2, root, root, 2,
-                          qk, error));
+  EXPECT_FALSE(
+      a3QueryKey(wq, randomMatrix(12, 16, 1), 4, 2, root, root, 2, qk, error));
   Matrix bad = wq;
   bad(3, 3) = NAN;
   EXPECT_FALSE(a3QueryKey(bad, wk, s.hq, s.hkv, root, root, 2, qk, error));
-  EXPECT_NE(error.find("W_q has non-finite value"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("W_q has non-finite value"), std::string::npos) << error;
 
   Matrix wo = randomMatrix(16, 16, 123);
   ValueOutputFactors ov;
   EXPECT_FALSE(
       a3ValueOutput(wk, wo, Matrix(), s.hq, s.hkv, {root}, 5, ov, error));
   EXPECT_NE(error.find("a3ValueOutput: rank 5"), std::string::npos) << error;
-  EXPECT_FALSE(a3ValueOutput(wk, wo, Matrix(), s.hq, s.hkv,
-                             {root, root, root}, 2, ov, error));
+  EXPECT_FALSE(a3ValueOutput(wk, wo, Matrix(), s.hq, s.hkv, {root, root, root},
+                             2, ov, error));
   EXPECT_NE(error.find("got 3 whitenings"), std::string::npos) << error;
-  EXPECT_FALSE(a3ValueOutput(wk, wo, Matrix(1, 7), s.hq, s.hkv, {root}, 2,
-                             ov, error));
+  EXPECT_FALSE(
+      a3ValueOutput(wk, wo, Matrix(1, 7), s.hq, s.hkv, {root}, 2, ov, error));
   EXPECT_NE(error.find("the value bias is 1x7, expected 1x8"),
             std::string::npos)
       << error;

@@ -11,13 +11,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attenuate/Numerics/LowRank.h"
 #include "attenuate/Calibration/StatsFile.h"
 #include "attenuate/Dialect/Attn/Analysis/AttentionBlock.h"
 #include "attenuate/Dialect/Attn/IR/AttnOps.h"
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Dialect/Attn/Transforms/MlpExpansion.h"
 #include "attenuate/Dialect/Attn/Transforms/Passes.h"
-#include "attenuate/Numerics/LowRank.h"
 #include "attenuate/Numerics/SpdSqrt.h"
 #include "attenuate/Params/DType.h"
 
@@ -90,6 +90,28 @@ std::optional<attenuate::params::DType> dtypeOf(Type t) {
   return std::nullopt;
 }
 
+/// The little-endian bytes of `m` (row-major) in `dtype` (a float type).
+std::vector<uint8_t> encode(const Matrix &m, attenuate::params::DType dtype) {
+  using attenuate::params::DType;
+  size_t n = m.data.size();
+  std::vector<uint8_t> bytes(n * attenuate::params::dtypeSize(dtype));
+  for (size_t i = 0; i < n; ++i) {
+    double v = m.data[i];
+    if (dtype == DType::F64) {
+      std::memcpy(bytes.data() + 8 * i, &v, 8);
+    } else if (dtype == DType::F32) {
+      float f = static_cast<float>(v);
+      std::memcpy(bytes.data() + 4 * i, &f, 4);
+    } else {
+      uint16_t h = dtype == DType::F16
+                       ? attenuate::params::floatToHalf(static_cast<float>(v))
+                       : attenuate::params::floatToBf16(static_cast<float>(v));
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return bytes;
+}
+
 /// The rank nearest to `target` that is a multiple of `multiple` (doubled
 /// when `even` needs it), at least one multiple and at most `max`.
 int64_t roundRank(double target, int64_t multiple, int64_t max, bool even) {
@@ -127,10 +149,18 @@ int64_t svdBudgetRank(double ratio, int64_t out, int64_t in, int64_t roundTo) {
 struct NewWeight {
   std::string from;
   std::string suffix;
-  Matrix value;
-  bool vector = false;
+  /// Encoded in `elementType` as soon as it is computed: planning keeps
+  /// every new tensor until the rewrite is applied, and fp64 copies would
+  /// take two to four times the memory.
+  std::vector<uint8_t> bytes;
+  std::vector<int64_t> shape;
   Type elementType, computeType;
-  int64_t elements() const { return value.rows * value.cols; }
+  int64_t elements() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
 };
 
 /// Operand `index` of `owner` becomes a new param.
@@ -208,6 +238,11 @@ struct LowRankRewrite {
   llvm::SmallPtrSet<Operation *, 16> factored;
   Plan plan;
 
+  void dropLayerCaches() {
+    statCache.clear();
+    rootCache.clear();
+  }
+
   InFlightDiagnostic error(Operation *at) {
     return at->emitError() << kPass << ": ";
   }
@@ -233,17 +268,16 @@ struct LowRankRewrite {
     ratioGiven = !std::isnan(paramRatio);
     if (ratioGiven && !(paramRatio >= 0 && paramRatio < 1))
       return moduleError() << "option 'param-ratio' must be in [0, 1), got "
-                           << paramRatio;
+                           << fmtG(paramRatio);
     for (auto [value, name] : {std::pair<int64_t, StringRef>{qkRank, "qk-rank"},
                                {ovRank, "ov-rank"},
                                {mlpRank, "mlp-rank"}})
       if (value < 0)
-        return moduleError() << "option '" << name
-                             << "' must be >= 0 (0: from param-ratio), got "
-                             << value;
+        return moduleError()
+               << "option '" << name
+               << "' must be >= 0 (0: from param-ratio), got " << value;
     if (roundTo < 1)
-      return moduleError() << "option 'round-to' must be >= 1, got "
-                           << roundTo;
+      return moduleError() << "option 'round-to' must be >= 1, got " << roundTo;
     if (ovStat != "rkv" && ovStat != "rp")
       return moduleError() << "option 'ov-stat' must be rkv or rp, got '"
                            << ovStat << "'";
@@ -260,8 +294,8 @@ struct LowRankRewrite {
       else if (p == "mlp")
         doMlp = true;
       else
-        return moduleError() << "option 'components': unknown component '"
-                             << p << "' (expected qk, ov, mlp)";
+        return moduleError() << "option 'components': unknown component '" << p
+                             << "' (expected qk, ov, mlp)";
     }
     for (auto [on, rank, name] :
          {std::tuple<bool, int64_t, StringRef>{doQk, qkRank, "qk"},
@@ -290,8 +324,8 @@ struct LowRankRewrite {
       }
     }
     if (how != Method::Svd && stats.empty())
-      return moduleError() << "option 'stats' is required for method="
-                           << method << " (run attn-calibrate)";
+      return moduleError() << "option 'stats' is required for method=" << method
+                           << " (run attn-calibrate)";
     return success();
   }
 
@@ -341,9 +375,8 @@ struct LowRankRewrite {
   }
 
   /// R^{±1/2} of a Gram, damped when ill-conditioned (with a remark).
-  FailureOr<const nm::SqrtResult *> root(Operation *at, int64_t layer,
-                                         const std::string &what,
-                                         const Matrix &R) {
+  FailureOr<const nm::SqrtResult *>
+  root(Operation *at, int64_t layer, const std::string &what, const Matrix &R) {
     std::string key = std::to_string(layer) + "." + what;
     auto it = rootCache.find(key);
     if (it != rootCache.end())
@@ -356,8 +389,7 @@ struct LowRankRewrite {
       emitRemark(at->getLoc())
           << kPass << ": layer " << layer << ": " << what
           << " is ill-conditioned (condition " << fmtG(s.conditionBefore)
-          << "); damped with λ = " << fmtG(s.lambda)
-          << " · mean(diag)";
+          << "); damped with λ = " << fmtG(s.lambda) << " · mean(diag)";
     return &rootCache.emplace(key, std::move(s)).first->second;
   }
 
@@ -407,14 +439,15 @@ struct LowRankRewrite {
   }
 
   NewWeight newWeight(ParamOp from, Value operand, StringRef suffix,
-                      Matrix value, bool vector = false) {
+                      const Matrix &value, bool vector = false) {
     NewWeight w;
-    w.computeType = tensorType(operand).getElementType();
     w.from = from.getName().str();
     w.suffix = suffix.str();
-    w.value = std::move(value);
-    w.vector = vector;
     w.elementType = tensorType(from.getResult()).getElementType();
+    w.computeType = tensorType(operand).getElementType();
+    w.bytes = encode(value, *dtypeOf(w.elementType));
+    w.shape = vector ? std::vector<int64_t>{value.rows * value.cols}
+                     : std::vector<int64_t>{value.rows, value.cols};
     return w;
   }
 
@@ -537,8 +570,8 @@ struct LowRankRewrite {
                             "pairs)";
       return option;
     }
-    return roundRank(static_cast<double>(dim) * (1 - paramRatio), roundTo,
-                     dim, even);
+    return roundRank(static_cast<double>(dim) * (1 - paramRatio), roundTo, dim,
+                     even);
   }
 
   LogicalResult planA3QueryKey(AttentionBlock &b) {
@@ -648,8 +681,7 @@ struct LowRankRewrite {
       FailureOr<const nm::SqrtResult *> sq = root(at, b.layer, "R_q", **rq);
       if (failed(sq))
         return failure();
-      FailureOr<const nm::SqrtResult *> skv =
-          root(at, b.layer, "R_kv", **rkv);
+      FailureOr<const nm::SqrtResult *> skv = root(at, b.layer, "R_kv", **rkv);
       if (failed(skv))
         return failure();
       nm::QueryKeyFactors f;
@@ -717,9 +749,8 @@ struct LowRankRewrite {
                          << " has no " << key << " (calibrate with --rp)";
       if (t->shape.size() != 3 || t->shape[0] != hq || t->shape[1] != dm ||
           t->shape[2] != dm)
-        return error(at) << "option 'ov-stat=rp': " << key
-                         << " does not hold " << hq << " heads of " << dm
-                         << "x" << dm;
+        return error(at) << "option 'ov-stat=rp': " << key << " does not hold "
+                         << hq << " heads of " << dm << "x" << dm;
       // A KV group shares one value head: its Gram is the mean of the
       // group's per-head R_P.
       int64_t group = hq / hkv;
@@ -734,8 +765,7 @@ struct LowRankRewrite {
             mean.data[p] += slice.data[p] / static_cast<double>(group);
         }
         FailureOr<const nm::SqrtResult *> s =
-            root(at, b.layer, "R_P (KV group " + std::to_string(g) + ")",
-                 mean);
+            root(at, b.layer, "R_P (KV group " + std::to_string(g) + ")", mean);
         if (failed(s))
           return failure();
         roots.push_back(**s);
@@ -762,8 +792,8 @@ struct LowRankRewrite {
 
   LogicalResult planA3Mlp(MlpOp m, int64_t layer) {
     int64_t inter = tensorType(m.getGate()).getDimSize(0);
-    FailureOr<int64_t> r =
-        a3Rank(m, layer, mlpRank, "mlp-rank", inter, false, "intermediate size");
+    FailureOr<int64_t> r = a3Rank(m, layer, mlpRank, "mlp-rank", inter, false,
+                                  "intermediate size");
     if (failed(r))
       return failure();
     FailureOr<ParamOp> gP = paramOf(m, m.getGate(), "MLP gate weight");
@@ -830,9 +860,9 @@ struct LowRankRewrite {
   }
 
   /// Factors of W with the method's SVD; `gram` names the input statistic.
-  FailureOr<std::pair<Matrix, Matrix>>
-  factor(Operation *at, int64_t layer, StringRef what, const Matrix &w,
-         int64_t rank, StringRef gram) {
+  FailureOr<std::pair<Matrix, Matrix>> factor(Operation *at, int64_t layer,
+                                              StringRef what, const Matrix &w,
+                                              int64_t rank, StringRef gram) {
     Matrix a, b;
     std::string err;
     if (how == Method::Svd) {
@@ -896,16 +926,16 @@ struct LowRankRewrite {
                                  shapeOf(b.k.proj.getWeight())})) ||
           failed(planSvdLinear(at, b.layer, b.q.proj, "q_proj", qkRank, "R_q",
                                "q_proj")) ||
-          failed(planSvdLinear(at, b.layer, b.k.proj, "k_proj", qkRank,
-                               "R_kv", "k_proj")))
+          failed(planSvdLinear(at, b.layer, b.k.proj, "k_proj", qkRank, "R_kv",
+                               "k_proj")))
         return failure();
     }
     if (doOv) {
-      if (failed(checkSvdOption(at, b.layer, ovRank, "ov-rank",
-                                {shapeOf(b.v.proj.getWeight()),
-                                 shapeOf(b.out.getWeight())})) ||
-          failed(planSvdLinear(at, b.layer, b.v.proj, "v_proj", ovRank,
-                               "R_kv", "v_proj")) ||
+      if (failed(checkSvdOption(
+              at, b.layer, ovRank, "ov-rank",
+              {shapeOf(b.v.proj.getWeight()), shapeOf(b.out.getWeight())})) ||
+          failed(planSvdLinear(at, b.layer, b.v.proj, "v_proj", ovRank, "R_kv",
+                               "v_proj")) ||
           failed(planSvdLinear(at, b.layer, b.out, "o_proj", ovRank, "R_o",
                                "o_proj")))
         return failure();
@@ -914,9 +944,9 @@ struct LowRankRewrite {
   }
 
   LogicalResult planSvdMlp(MlpOp m, int64_t layer) {
-    if (failed(checkSvdOption(m, layer, mlpRank, "mlp-rank",
-                              {shapeOf(m.getGate()), shapeOf(m.getUp()),
-                               shapeOf(m.getDown())})))
+    if (failed(checkSvdOption(
+            m, layer, mlpRank, "mlp-rank",
+            {shapeOf(m.getGate()), shapeOf(m.getUp()), shapeOf(m.getDown())})))
       return failure();
     MlpFactorization mf;
     mf.op = m;
@@ -960,36 +990,9 @@ struct LowRankRewrite {
     for (int k = 2; store->lookup(name); ++k)
       name = w.from + w.suffix + "." + std::to_string(k);
     auto dtype = *dtypeOf(w.elementType);
-    size_t n = static_cast<size_t>(w.elements());
-    std::vector<uint8_t> bytes(n * attenuate::params::dtypeSize(dtype));
-    for (size_t i = 0; i < n; ++i) {
-      double v = w.value.data[i];
-      switch (dtype) {
-      case attenuate::params::DType::F64:
-        std::memcpy(bytes.data() + 8 * i, &v, 8);
-        break;
-      case attenuate::params::DType::F32: {
-        float f = static_cast<float>(v);
-        std::memcpy(bytes.data() + 4 * i, &f, 4);
-        break;
-      }
-      case attenuate::params::DType::F16: {
-        uint16_t h = attenuate::params::floatToHalf(static_cast<float>(v));
-        std::memcpy(bytes.data() + 2 * i, &h, 2);
-        break;
-      }
-      default: {
-        uint16_t h = attenuate::params::floatToBf16(static_cast<float>(v));
-        std::memcpy(bytes.data() + 2 * i, &h, 2);
-        break;
-      }
-      }
-    }
-    std::vector<int64_t> shape =
-        w.vector ? std::vector<int64_t>{w.value.rows * w.value.cols}
-                 : std::vector<int64_t>{w.value.rows, w.value.cols};
+    const std::vector<int64_t> &shape = w.shape;
     std::string err;
-    if (!store->addTensor(name, dtype, shape, std::move(bytes), err))
+    if (!store->addTensor(name, dtype, shape, w.bytes, err))
       return error(before) << "cannot store \"" << name << "\": " << err;
     b.setInsertionPoint(before);
     auto type = RankedTensorType::get(
@@ -1001,8 +1004,8 @@ struct LowRankRewrite {
     if (w.computeType == w.elementType)
       return p.getResult();
     auto widened = arith::ExtFOp::create(
-        b, before->getLoc(), RankedTensorType::get(type.getShape(), w.computeType),
-        p.getResult());
+        b, before->getLoc(),
+        RankedTensorType::get(type.getShape(), w.computeType), p.getResult());
     if (layer)
       widened->setAttr(AttnDialect::kLayerAttrName, layer);
     return widened.getResult();
@@ -1030,11 +1033,10 @@ struct LowRankRewrite {
     noteOld(op.getWeight(), oldParams);
     b.setInsertionPoint(op);
     RankedTensorType x = tensorType(op.getInput());
-    auto inner = LinearOp::create(b, op.getLoc(),
-                                  withLastDim(x, wb.value.rows),
+    auto inner = LinearOp::create(b, op.getLoc(), withLastDim(x, wb.shape[0]),
                                   op.getInput(), *B, Value());
-    auto outer = LinearOp::create(b, op.getLoc(), op.getType(), inner, *A,
-                                  op.getBias());
+    auto outer =
+        LinearOp::create(b, op.getLoc(), op.getType(), inner, *A, op.getBias());
     for (Operation *created : {inner.getOperation(), outer.getOperation()})
       for (NamedAttribute a : op->getDiscardableAttrDictionary())
         created->setAttr(a.getName(), a.getValue());
@@ -1130,8 +1132,7 @@ struct LowRankRewrite {
       return failure();
     }
     if (doMlp && mlps.empty()) {
-      error(fn) << "no attn.mlp in @" << fn.getName()
-                << " for component 'mlp'";
+      error(fn) << "no attn.mlp in @" << fn.getName() << " for component 'mlp'";
       return failure();
     }
     bool needLayer = how != Method::Svd;
@@ -1171,11 +1172,16 @@ struct LowRankRewrite {
       } else if (failed(planSvdBlock(b))) {
         return failure();
       }
+      // A layer's statistics are not needed by the next one; dropping them
+      // keeps memory at one layer's Grams (d_m² doubles each).
+      dropLayerCaches();
     }
     if (doMlp)
-      for (auto [m, l] : mlps)
+      for (auto [m, l] : mlps) {
         if (failed(how == Method::A3 ? planA3Mlp(m, l) : planSvdMlp(m, l)))
           return failure();
+        dropLayerCaches();
+      }
 
     if (plan.changesSignature) {
       SymbolTableCollection symbolTables;
@@ -1201,13 +1207,12 @@ struct LowRankRewrite {
     int64_t after = total - plan.oldElements + plan.newElements;
     double achieved =
         total > 0 ? 1.0 - static_cast<double>(after) / total : 0.0;
-    emitRemark(fn.getLoc()) << kPass << ": method " << method << ", ranks "
-                            << list << "; attention+MLP parameters " << total
-                            << " -> " << after << " (removed "
-                            << fmtG(100 * achieved) << "%)";
+    emitRemark(fn.getLoc())
+        << kPass << ": method " << method << ", ranks " << list
+        << "; attention+MLP parameters " << total << " -> " << after
+        << " (removed " << fmtG(100 * achieved) << "%)";
     return success();
   }
-
 };
 
 struct AttnLowRankPass

@@ -25,8 +25,8 @@ ExpandedMlp mlir::attn::expandMlp(MlpOp mlp) {
     created.push_back(v.getDefiningOp());
     return v;
   };
-  auto g = LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getGate(),
-                            Value());
+  auto g =
+      LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getGate(), Value());
   auto u =
       LinearOp::create(b, loc, hType, mlp.getInput(), mlp.getUp(), Value());
   created.append({g, u});
