@@ -137,6 +137,9 @@
 // RUN: attn-opt %t/m.mlir --attn-lowrank="stats=%t/few.safetensors components=ov ov-rank=8" -o /dev/null 2>&1 | FileCheck %s --check-prefix=DAMP
 // DAMP: remark: {{.*}}attn-lowrank: layer 0: R_kv is ill-conditioned (condition inf); damped with λ = 1e-06 · mean(diag)
 // DAMP: remark: {{.*}}attn-lowrank: layer 1: R_kv is ill-conditioned
+// RUN: attn-opt %t/m.mlir --attn-lowrank="method=whitened-svd stats=%t/few.safetensors components=qk qk-rank=8" -o /dev/null 2>&1 | FileCheck %s --check-prefix=DAMP-CHOL
+// DAMP-CHOL: remark: {{.*}}attn-lowrank: layer 0: R_q (for q_proj) is not positive definite; Cholesky damped with λ = 1e-06 · mean(diag)
+// DAMP-CHOL: remark: {{.*}}attn-lowrank: layer 0: R_kv (for k_proj) is not positive definite
 //
 // Bad options and inputs are diagnostics naming the option or tensor.
 // RUN: not attn-opt %t/m.mlir --attn-lowrank="method=qr param-ratio=0.1" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BAD-METHOD
