@@ -2,6 +2,7 @@
 
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
+#include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Runtime/attn_runtime.h"
 
@@ -221,44 +222,39 @@ std::unique_ptr<JitModule> JitModule::compile(ModuleOp module, StringRef entry,
   return jit;
 }
 
+std::unique_ptr<JitModule> JitModule::compileAndBind(ModuleOp module,
+                                                     StringRef entry,
+                                                     const JitOptions &options,
+                                                     std::string &error) {
+  auto jit = compile(module, entry, options, error);
+  if (!jit || jit->params().empty())
+    return jit;
+  std::string diag;
+  llvm::raw_string_ostream diagOs(diag);
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+    if (d.getSeverity() == DiagnosticSeverity::Error && diag.empty())
+      diagOs << d.str();
+    return success();
+  });
+  params::ParamStore *store = getParamStore(module, /*headerOnly=*/false);
+  if (!store) {
+    error = diag;
+    return nullptr;
+  }
+  if (!jit->bindParams(*store, error))
+    return nullptr;
+  return jit;
+}
+
 std::unique_ptr<JitModule>
 JitModule::loadFile(MLIRContext *ctx, const std::string &path, StringRef entry,
                     const JitOptions &options, std::string &error) {
-  std::string diag;
-  llvm::raw_string_ostream diagOs(diag);
-  ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &d) {
-    if (d.getSeverity() == DiagnosticSeverity::Error && diag.empty())
-      diagOs << d.getLocation() << ": " << d.str();
-    return success();
-  });
-  llvm::SourceMgr sourceMgr;
-  auto buf = llvm::MemoryBuffer::getFileOrSTDIN(path);
-  if (!buf) {
-    error = path + ": cannot open: " + buf.getError().message();
+  OwningOpRef<ModuleOp> module = parseModuleFile(ctx, path, error);
+  if (!module)
     return nullptr;
-  }
-  sourceMgr.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
-  if (!module) {
-    error = path + ": " + diag;
-    return nullptr;
-  }
-  auto jit = compile(*module, entry, options, error);
-  if (!jit) {
+  auto jit = compileAndBind(*module, entry, options, error);
+  if (!jit)
     error = path + ": " + error;
-    return nullptr;
-  }
-  if (!jit->params().empty()) {
-    params::ParamStore *store = getParamStore(*module, /*headerOnly=*/false);
-    if (!store) {
-      error = diag;
-      return nullptr;
-    }
-    if (!jit->bindParams(*store, error)) {
-      error = path + ": " + error;
-      return nullptr;
-    }
-  }
   return jit;
 }
 

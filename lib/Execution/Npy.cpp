@@ -1,6 +1,7 @@
 //===- Npy.cpp - NumPy .npy files -----------------------------------------===//
 
 #include "attenuate/Execution/Npy.h"
+#include "attenuate/Support/AtomicFile.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -167,12 +168,6 @@ bool attenuate::exec::writeNpy(const std::string &path, const HostTensor &t,
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f) {
-    error = path + ": cannot write: " + std::strerror(errno);
-    return false;
-  }
   unsigned char pre[10] = {0x93,
                            'N',
                            'U',
@@ -183,15 +178,11 @@ bool attenuate::exec::writeNpy(const std::string &path, const HostTensor &t,
                            0,
                            static_cast<unsigned char>(header.size() & 0xff),
                            static_cast<unsigned char>(header.size() >> 8)};
-  bool ok = std::fwrite(pre, 1, 10, f) == 10 &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            (t.bytes.empty() || std::fwrite(t.bytes.data(), 1, t.bytes.size(),
-                                            f) == t.bytes.size());
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": write failed: " + std::strerror(errno);
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  // Temporary beside `path`, renamed on success: a failed or killed run
+  // leaves an existing file as it was.
+  AtomicFile file;
+  return file.open(path, error) && file.write(pre, sizeof pre, error) &&
+         file.write(header, error) &&
+         file.write(t.bytes.data(), t.bytes.size(), error) &&
+         file.commit(error);
 }

@@ -18,21 +18,18 @@
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/Npy.h"
 #include "attenuate/Execution/Progress.h"
+#include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
 
@@ -77,14 +74,9 @@ static int fail(const std::string &msg) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  registerAllPasses();
-  attn::registerAttnPasses();
-  attn::registerAttnConversionPasses();
-  attn::registerAttnPipelines();
+  attn::registerAllAttnToolPasses();
   cl::ParseCommandLineOptions(argc, argv,
                               "Attenuate: calibration statistics\n");
-  if (clText.empty() == clTokens.empty())
-    return fail("give exactly one of --text=FILE or --tokens=FILE.npy");
   if (clContext < 2 || clBatch < 1)
     return fail("options --context must be >= 2 and --batch >= 1");
   if (clThreads > 0)
@@ -92,21 +84,8 @@ int main(int argc, char **argv) {
 
   std::vector<int64_t> ids;
   std::string error;
-  if (!clText.empty()) {
-    auto buf = llvm::MemoryBuffer::getFile(clText, /*IsText=*/false);
-    if (!buf)
-      return fail(clText + ": cannot open: " + buf.getError().message());
-    for (unsigned char c : (*buf)->getBuffer())
-      ids.push_back(c);
-  } else {
-    HostTensor t;
-    if (!attenuate::exec::readNpy(clTokens, t, error))
-      return fail(error);
-    if (t.shape.size() != 1 || t.dtype != params::DType::I64)
-      return fail(clTokens + ": expected a 1-D int64 array of token ids, got " +
-                  t.describe());
-    ids.assign(t.data<int64_t>(), t.data<int64_t>() + t.numElements());
-  }
+  if (!attn::readTokenStream(clText, clTokens, ids, error))
+    return fail(error);
   if (clMaxTokens > 0 && static_cast<int64_t>(ids.size()) > clMaxTokens)
     ids.resize(clMaxTokens);
   int64_t context = clContext;
@@ -115,16 +94,12 @@ int main(int argc, char **argv) {
     return fail("need at least --context=" + std::to_string(context) +
                 " calibration tokens, got " + std::to_string(ids.size()));
 
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  attn::registerAttnDialect(registry);
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
-  attn::ParamOptions popts;
-  popts.archivesOverride.assign(clParams.begin(), clParams.end());
-  attn::setParamOptions(&ctx, popts);
-
+  auto ownedCtx = attn::makeToolContext(
+      std::vector<std::string>(clParams.begin(), clParams.end()));
+  MLIRContext &ctx = *ownedCtx;
+  OwningOpRef<ModuleOp> module = attn::parseModuleFile(&ctx, clInput, error);
+  if (!module)
+    return fail(error);
   std::string diag;
   llvm::raw_string_ostream diagOs(diag);
   ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
@@ -132,14 +107,6 @@ int main(int argc, char **argv) {
       diagOs << d.getLocation() << ": " << d.str();
     return success();
   });
-  llvm::SourceMgr sourceMgr;
-  auto buf = llvm::MemoryBuffer::getFileOrSTDIN(clInput);
-  if (!buf)
-    return fail(clInput + ": cannot open: " + buf.getError().message());
-  sourceMgr.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &ctx);
-  if (!module)
-    return fail(clInput + ": " + diag);
 
   std::string source;
   if (Attribute src = (*module)->getAttr("attn.source")) {
@@ -174,16 +141,9 @@ int main(int argc, char **argv) {
   }
 
   auto t0 = std::chrono::steady_clock::now();
-  auto jit = attn::JitModule::compile(*instrumented, clEntry, {}, error);
+  auto jit = attn::JitModule::compileAndBind(*instrumented, clEntry, {}, error);
   if (!jit)
     return fail(clInput + ": " + error);
-  if (!jit->params().empty()) {
-    params::ParamStore *store = attn::getParamStore(*module, false);
-    if (!store)
-      return fail(diag);
-    if (!jit->bindParams(*store, error))
-      return fail(clInput + ": " + error);
-  }
   const auto &in = jit->inputs();
   if (in.size() < 2)
     return fail(clInput + ": @" + clEntry +

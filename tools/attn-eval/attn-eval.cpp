@@ -17,14 +17,13 @@
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/Npy.h"
 #include "attenuate/Execution/Progress.h"
+#include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
+#include "attenuate/Support/AtomicFile.h"
 
 #include "mlir/IR/BuiltinTypes.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -33,7 +32,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 
 using namespace mlir;
 using attenuate::exec::HostTensor;
@@ -90,14 +88,9 @@ std::vector<Window> makeWindows(int64_t n, int64_t context, int64_t stride) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  registerAllPasses();
-  attn::registerAttnPasses();
-  attn::registerAttnConversionPasses();
-  attn::registerAttnPipelines();
+  attn::registerAllAttnToolPasses();
   cl::ParseCommandLineOptions(argc, argv,
                               "Attenuate: evaluate a compiled model\n");
-  if (clText.empty() == clTokens.empty())
-    return fail("give exactly one of --text=FILE or --tokens=FILE.npy");
   int64_t context = clContext;
   int64_t stride = clStride.getNumOccurrences() ? clStride : context / 2;
   if (context < 2)
@@ -116,56 +109,15 @@ int main(int argc, char **argv) {
   // The sequence to score.
   std::vector<int64_t> ids;
   std::string error;
-  if (!clText.empty()) {
-    auto buf = llvm::MemoryBuffer::getFile(clText, /*IsText=*/false);
-    if (!buf)
-      return fail(clText + ": cannot open: " + buf.getError().message());
-    for (unsigned char c : (*buf)->getBuffer())
-      ids.push_back(c);
-  } else {
-    HostTensor t;
-    if (!attenuate::exec::readNpy(clTokens, t, error))
-      return fail(error);
-    if (t.shape.size() != 1)
-      return fail(clTokens + ": expected a 1-D array of token ids, got " +
-                  t.describe());
-    for (uint64_t i = 0; i < t.numElements(); ++i) {
-      switch (t.dtype) {
-      case params::DType::I64:
-        ids.push_back(t.data<int64_t>()[i]);
-        break;
-      case params::DType::I32:
-        ids.push_back(t.data<int32_t>()[i]);
-        break;
-      case params::DType::U16:
-        ids.push_back(t.data<uint16_t>()[i]);
-        break;
-      case params::DType::U8:
-        ids.push_back(t.data<uint8_t>()[i]);
-        break;
-      default:
-        return fail(clTokens +
-                    ": token ids must be int64, int32, uint16 or "
-                    "uint8, got " +
-                    t.describe());
-      }
-    }
-  }
+  if (!attn::readTokenStream(clText, clTokens, ids, error))
+    return fail(error);
   if (ids.size() < 2)
     return fail("need at least 2 tokens to score");
 
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  attn::registerAttnDialect(registry);
-  MLIRContext context_(registry);
-  context_.loadAllAvailableDialects();
-  attn::ParamOptions popts;
-  popts.archivesOverride.assign(clParams.begin(), clParams.end());
-  attn::setParamOptions(&context_, popts);
-
+  auto ctx = attn::makeToolContext(
+      std::vector<std::string>(clParams.begin(), clParams.end()));
   auto t0 = std::chrono::steady_clock::now();
-  auto jit = attn::JitModule::loadFile(&context_, clInput, clEntry,
+  auto jit = attn::JitModule::loadFile(ctx.get(), clInput, clEntry,
                                        {clReference, {}}, error);
   if (!jit)
     return fail(error);
@@ -271,21 +223,19 @@ int main(int argc, char **argv) {
                << " tokens/s, compile " << llvm::format("%.1f", compileSeconds)
                << " s\n";
   if (!clJson.empty()) {
-    std::string tmp = clJson + ".tmp";
-    {
-      std::ofstream f(tmp);
-      char num[64], num2[64];
-      std::snprintf(num, sizeof num, "%.9f", bits);
-      std::snprintf(num2, sizeof num2, "%.9f", natsPer);
-      f << "{\"bits_per_" << unit << "\": " << num << ", \"nats_per_" << unit
-        << "\": " << num2 << ", \"scored\": " << scored
-        << ", \"windows\": " << windows.size() << ", \"context\": " << context
-        << ", \"stride\": " << stride << "}\n";
-      if (!f)
-        return fail(clJson + ": write failed");
-    }
-    if (std::rename(tmp.c_str(), clJson.c_str()) != 0)
-      return fail(clJson + ": cannot rename into place");
+    char num[64], num2[64];
+    std::snprintf(num, sizeof num, "%.9f", bits);
+    std::snprintf(num2, sizeof num2, "%.9f", natsPer);
+    std::string json = std::string("{\"bits_per_") + unit + "\": " + num +
+                       ", \"nats_per_" + unit + "\": " + num2 +
+                       ", \"scored\": " + std::to_string(scored) +
+                       ", \"windows\": " + std::to_string(windows.size()) +
+                       ", \"context\": " + std::to_string(context) +
+                       ", \"stride\": " + std::to_string(stride) + "}\n";
+    // Temporary beside the file and a rename: a failed write keeps the
+    // previous results.
+    if (!attenuate::writeFileAtomically(clJson, json, error))
+      return fail(error);
   }
   return 0;
 }

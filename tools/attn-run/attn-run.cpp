@@ -15,14 +15,12 @@
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/Npy.h"
+#include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
@@ -140,24 +138,14 @@ static bool compare(const std::string &name, const HostTensor &out,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  registerAllPasses();
-  attn::registerAttnPasses();
-  attn::registerAttnConversionPasses();
-  attn::registerAttnPipelines();
+  attn::registerAllAttnToolPasses();
   cl::ParseCommandLineOptions(argc, argv,
                               "Attenuate: run a function on the CPU (JIT)\n");
   if (clThreads > 0)
     attn_set_num_threads(clThreads);
 
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  attn::registerAttnDialect(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  attn::ParamOptions popts;
-  popts.archivesOverride.assign(clParams.begin(), clParams.end());
-  attn::setParamOptions(&context, popts);
+  auto context = attn::makeToolContext(
+      std::vector<std::string>(clParams.begin(), clParams.end()));
 
   std::string error;
   {
@@ -175,7 +163,7 @@ int main(int argc, char **argv) {
       inputs.push_back(std::move(t));
     }
 
-    auto jit = attn::JitModule::loadFile(&context, clInput, clEntry,
+    auto jit = attn::JitModule::loadFile(context.get(), clInput, clEntry,
                                          {clReference, {}}, error);
     if (!jit)
       return fail(error);

@@ -1,4 +1,5 @@
-//===- JitModule.h - compile an attn module and call it on the CPU -*- C++ -*-===//
+//===- JitModule.h - compile an attn module and call it on the CPU -*- C++
+//-*-===//
 //
 // The one execution path of attn-run, attn-eval and the Python bindings:
 // lower with attn-lower-to-cpu, JIT with the MLIR ExecutionEngine, bind
@@ -46,14 +47,18 @@ public:
   static std::unique_ptr<JitModule> compile(ModuleOp module, StringRef entry,
                                             const JitOptions &options,
                                             std::string &error);
+  /// compile() and then bindParams() from the module's archives (or the
+  /// context's --attn-params override).
+  static std::unique_ptr<JitModule> compileAndBind(ModuleOp module,
+                                                   StringRef entry,
+                                                   const JitOptions &options,
+                                                   std::string &error);
   /// The whole front half of a tool: parses `path`, compiles `entry` and
   /// binds its parameters from the module's archives (or the context's
   /// --attn-params override). Errors are one line naming the file.
-  static std::unique_ptr<JitModule> loadFile(MLIRContext *ctx,
-                                             const std::string &path,
-                                             StringRef entry,
-                                             const JitOptions &options,
-                                             std::string &error);
+  static std::unique_ptr<JitModule>
+  loadFile(MLIRContext *ctx, const std::string &path, StringRef entry,
+           const JitOptions &options, std::string &error);
   ~JitModule();
 
   /// The function this module calls.
