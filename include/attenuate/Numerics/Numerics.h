@@ -11,6 +11,7 @@
 #include "attenuate/Numerics/Decompositions.h"
 #include "attenuate/Numerics/Gram.h"
 #include "attenuate/Numerics/KMeans.h"
+#include "attenuate/Numerics/LowRank.h"
 #include "attenuate/Numerics/MatchingPursuit.h"
 #include "attenuate/Numerics/Matrix.h"
 #include "attenuate/Numerics/Rank.h"
