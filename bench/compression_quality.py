@@ -137,7 +137,7 @@ def main():
                 res["lowrank"].append(dict(rep, method=method, ratio=r, removed=removed, bpb=B.bpb(out)))
 
         res["share"] = []
-        for k in [int(x) for x in args.shared.split(",")]:
+        for k in [int(x) for x in args.shared.split(",") if x]:
             sim = B.opt(base, f"--attn-share-attention=stats={stats} max-shared-layers={k}", f"sa_sim_{k}")
             p = run([os.path.join(B.b, "attn-opt"), base,
                      f"--attn-share-attention=stats={stats} max-shared-layers={k}", "-o", os.devnull])
