@@ -287,4 +287,102 @@ def AttnLowRankPass : Pass<"attn-lowrank", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def AttnMlaUpcyclePass : Pass<"attn-mla-upcycle", "::mlir::ModuleOp"> {
+  let summary = "X-EcoMLA: turn MHA/GQA layers into multi-head latent "
+                "attention with a latent KV cache";
+  let description = [{
+    X-EcoMLA (Li et al., arXiv 2503.11132) upcycles a trained MHA/GQA layer
+    to MLA by SVD, so only `r + d_r` values per token and layer are cached
+    instead of `2 · Hkv · d_h`. For every attention block of the entry
+    function (or the layers listed in `layers=`):
+
+    - **Decoupled RoPE key.** `rope-dim=d_r` channels keep RoPE: d_r/2 whole
+      frequency pairs of the original rotation (`rope-pairs=norm`: the pairs
+      with the largest `Σ_i ‖W_Q,i[pair]‖·‖W_K,g(i)[pair]‖`, MHA2MLA's 2-norm
+      criterion on the weights; `high-frequency`: the fastest-turning ones).
+      Whole pairs, because the "last d_r channels" of a rotate_half head are
+      halves of different pairs. The RoPE key `k_rope = W_KR x` is those
+      rows of `W_K` averaged over the KV heads and is shared by all query
+      heads; the other channels of each head are NoPE.
+    - **Joint KV SVD.** The stacked NoPE key rows and value rows
+      `[W_K,N ; W_V] = U Σ Vᵀ` give the latent `c = W_DKV x`,
+      `W_DKV = Σ_r V_rᵀ`, and per-KV-head up-projections `W_UK,g`, `W_UV,g`
+      (row blocks of `U_r`). GQA heads are not repeated before the SVD:
+      repeating rows changes neither the row space nor the reconstructions
+      (Numerics/Mla.h). The rank is `kv-rank=r`, or the smallest r keeping
+      `energy=δ` of Σσ² rounded up to `round-to`, per layer. K/V biases
+      become a latent bias.
+    - **Query.** Optionally low rank (`q-rank=r_q`: `W_Q ≈ W_UQ W_DQ` by SVD).
+
+    `form=absorbed` (the inference form): each layer becomes one
+    `attn.attention` with a single KV head. The projection
+    `[W_KR ; W_DKV]` writes `[k_rope ; c]` (RoPE with `rotary_dim = d_r`, the
+    kept `frequencies` and the original `base_dim`) into one latent cache
+    `[batch, capacity, 1, d_r + r]`; the keys are the whole latent row and
+    the values its last r channels (`c`). Query head i is
+    `[q_i,rope ; W_UK,gᵀ q_i,nope]` (head dim d_r + r), the scale is the
+    original one (`1/√(d_nope + d_r)` for `d_nope + d_r = d_h`), and the
+    value up-projections are folded into the output projection,
+    `W_O' = [W_O,i W_UV,g(i)]_i` (`o_proj` reads Hq·r channels). The latent
+    sits after `k_rope` (the paper writes `[c ; k_rope]`) because `attn.rope`
+    rotates the leading channels of a head: one projection, one RoPE and one
+    cache carry the whole latent, and the block still matches the
+    attention-block matcher.
+
+    `form=explicit`: the same latent cache, with per-head keys
+    `[k_rope ; W_UK,g c]` and values `W_UV,g c` rebuilt from it by two
+    `attn.linear` ops, the original `o_proj`, and queries permuted to the
+    `[rope ; nope]` head order. Both forms compute the same function.
+
+    Each layer's K cache argument and result become the latent cache (named
+    `latent_cache_<i>`) and its V cache argument and result are removed, so
+    `attn-report` shows the new KV bytes per token. The new attention op
+    carries an `attn.mla` dictionary (form, ranks, kept pairs, RoPE
+    parameters and the names of the new tensors) for tools such as
+    `python/attenuate/distill_mla.py`. New tensors go to the parameter store
+    as `<name>.mla`, `.mla_a`/`.mla_b` (low-rank q), `.mla_latent` and, in
+    the explicit form, `.mla_up`; write them with `--attn-params-out`.
+
+    Without RoPE changes (a model without RoPE, `rope-dim=0`, full rank)
+    the rewrite is exact; with RoPE it is an initialisation that
+    distillation must repair, since the dropped pairs lose their rotation
+    and the RoPE key is averaged over KV heads. Layers whose query/key feed
+    other layers (shared attention) are skipped with a remark unless named
+    in `layers=`, which is then an error. A remark reports the ranks, the
+    fraction of K/V energy kept and the KV cache reduction.
+
+    ```
+    attn-opt m.mlir --attn-mla-upcycle="kv-rank=16 rope-dim=4" \
+        --attn-params-out=mla.safetensors -o m-mla.mlir
+    attn-opt m.mlir --attn-mla-upcycle="energy=0.95 round-to=8 form=explicit" ...
+    attn-opt m.mlir --attn-mla-upcycle="kv-rank=32 rope-dim=8 q-rank=96 layers=2-5" ...
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "Function to rewrite">,
+    Option<"kvRank", "kv-rank", "int64_t", /*default=*/"0",
+           "Latent size r (0: from energy)">,
+    Option<"energy", "energy", "double", /*default=*/"NAN",
+           "Per-layer rank keeping this fraction of the K/V spectrum's "
+           "energy, in (0, 1]">,
+    Option<"roundTo", "round-to", "int64_t", /*default=*/"8",
+           "Energy ranks are rounded up to a multiple of this">,
+    Option<"ropeDim", "rope-dim", "int64_t", /*default=*/"-1",
+           "Channels of the decoupled RoPE key/query, even (-1: half the "
+           "rotated channels; 0: no RoPE)">,
+    Option<"ropePairs", "rope-pairs", "std::string", /*default=*/"\"norm\"",
+           "Which RoPE pairs to keep: norm or high-frequency">,
+    Option<"qRank", "q-rank", "int64_t", /*default=*/"0",
+           "Rank of a low-rank query W_UQ W_DQ (0: keep W_Q full)">,
+    Option<"layers", "layers", "std::string", /*default=*/"\"\"",
+           "Comma-separated layers or ranges to rewrite (empty: all)">,
+    Option<"form", "form", "std::string", /*default=*/"\"absorbed\"",
+           "absorbed (one latent KV head) or explicit (per-head K/V from the "
+           "latent)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
