@@ -860,3 +860,324 @@ func.func @cache_update_integer_cache(%c: tensor<1x64x2x32xi8>, %n: tensor<1x1x2
   %0 = attn.cache_update %c[%p], %n : tensor<1x64x2x32xi8>, tensor<1x1x2x32xi8>
   return %0 : tensor<1x64x2x32xi8>
 }
+
+//===----------------------------------------------------------------------===//
+// attn.linear_grad_weight
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @linear_grad_weight_scalar(%dy: tensor<f32>, %x: tensor<4xf32>) -> tensor<1x4xf32> {
+  // expected-error @below {{'attn.linear_grad_weight' op expects grad_output of rank >= 1, got 'tensor<f32>'}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<f32>, tensor<4xf32> -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}
+
+// -----
+
+func.func @linear_grad_weight_input_element(%dy: tensor<?x8xf32>, %x: tensor<?x4xf16>) -> tensor<8x4xf32> {
+  // expected-error @below {{'attn.linear_grad_weight' op input element type 'f16' differs from grad_output element type 'f32'}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<?x8xf32>, tensor<?x4xf16> -> tensor<8x4xf32>
+  return %0 : tensor<8x4xf32>
+}
+
+// -----
+
+func.func @linear_grad_weight_result_element(%dy: tensor<?x8xf32>, %x: tensor<?x4xf32>) -> tensor<8x4xbf16> {
+  // expected-error @below {{'attn.linear_grad_weight' op result element type 'bf16' differs from grad_output element type 'f32'}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<8x4xbf16>
+  return %0 : tensor<8x4xbf16>
+}
+
+// -----
+
+func.func @linear_grad_weight_tokens(%dy: tensor<2x16x8xf32>, %x: tensor<2x15x4xf32>) -> tensor<8x4xf32> {
+  // expected-error @below {{'attn.linear_grad_weight' op input 'tensor<2x15x4xf32>' must have the token dims [2x16] of grad_output 'tensor<2x16x8xf32>'}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<2x16x8xf32>, tensor<2x15x4xf32> -> tensor<8x4xf32>
+  return %0 : tensor<8x4xf32>
+}
+
+// -----
+
+func.func @linear_grad_weight_token_rank(%dy: tensor<?x?x8xf32>, %x: tensor<?x4xf32>) -> tensor<8x4xf32> {
+  // expected-error @below {{'attn.linear_grad_weight' op input 'tensor<?x4xf32>' must have the token dims [?x?] of grad_output 'tensor<?x?x8xf32>'}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<?x?x8xf32>, tensor<?x4xf32> -> tensor<8x4xf32>
+  return %0 : tensor<8x4xf32>
+}
+
+// -----
+
+func.func @linear_grad_weight_input_scalar(%dy: tensor<8xf32>, %x: tensor<f32>) -> tensor<8x1xf32> {
+  // expected-error @below {{'attn.linear_grad_weight' op input 'tensor<f32>' must have the token dims [] of grad_output 'tensor<8xf32>'}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<8xf32>, tensor<f32> -> tensor<8x1xf32>
+  return %0 : tensor<8x1xf32>
+}
+
+// -----
+
+func.func @linear_grad_weight_result_layout(%dy: tensor<?x8xf32>, %x: tensor<?x4xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.linear_grad_weight' op result type 'tensor<4x8xf32>' does not match expected shape [8x4]}}
+  %0 = attn.linear_grad_weight %dy, %x : tensor<?x8xf32>, tensor<?x4xf32> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// attn.linear_grad_input
+//===----------------------------------------------------------------------===//
+
+func.func @linear_grad_input_scalar(%dy: tensor<f32>, %w: tensor<1x4xf32>) -> tensor<4xf32> {
+  // expected-error @below {{'attn.linear_grad_input' op expects grad_output of rank >= 1, got 'tensor<f32>'}}
+  %0 = attn.linear_grad_input %dy, %w : tensor<f32>, tensor<1x4xf32> -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @linear_grad_input_weight_rank(%dy: tensor<?x8xf32>, %w: tensor<8x4x1xf32>) -> tensor<?x4xf32> {
+  // expected-error @below {{'attn.linear_grad_input' op expects weight of rank 2, got 'tensor<8x4x1xf32>'}}
+  %0 = attn.linear_grad_input %dy, %w : tensor<?x8xf32>, tensor<8x4x1xf32> -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @linear_grad_input_weight_element(%dy: tensor<?x8xf32>, %w: tensor<8x4xf64>) -> tensor<?x4xf32> {
+  // expected-error @below {{'attn.linear_grad_input' op weight element type 'f64' differs from grad_output element type 'f32'}}
+  %0 = attn.linear_grad_input %dy, %w : tensor<?x8xf32>, tensor<8x4xf64> -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @linear_grad_input_result_element(%dy: tensor<?x8xf32>, %w: tensor<8x4xf32>) -> tensor<?x4xf16> {
+  // expected-error @below {{'attn.linear_grad_input' op result element type 'f16' differs from grad_output element type 'f32'}}
+  %0 = attn.linear_grad_input %dy, %w : tensor<?x8xf32>, tensor<8x4xf32> -> tensor<?x4xf16>
+  return %0 : tensor<?x4xf16>
+}
+
+// -----
+
+func.func @linear_grad_input_weight_layout(%dy: tensor<?x8xf32>, %w: tensor<4x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.linear_grad_input' op weight 'tensor<4x8xf32>' has 4 output features but grad_output 'tensor<?x8xf32>' has 8 (weight layout is [out, in])}}
+  %0 = attn.linear_grad_input %dy, %w : tensor<?x8xf32>, tensor<4x8xf32> -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @linear_grad_input_result_shape(%dy: tensor<2x?x8xf32>, %w: tensor<8x4xf32>) -> tensor<3x?x4xf32> {
+  // expected-error @below {{'attn.linear_grad_input' op result type 'tensor<3x?x4xf32>' does not match expected shape [2x?x4]}}
+  %0 = attn.linear_grad_input %dy, %w : tensor<2x?x8xf32>, tensor<8x4xf32> -> tensor<3x?x4xf32>
+  return %0 : tensor<3x?x4xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// attn.pamm_compress
+//===----------------------------------------------------------------------===//
+
+func.func @pamm_compress_scalar(%x: tensor<f32>) -> tensor<1x1xf32> {
+  // expected-error @below {{'attn.pamm_compress' op expects input of rank >= 1, got 'tensor<f32>'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<f32> -> tensor<1x1xf32>, tensor<i32>, tensor<f32>
+  return %c : tensor<1x1xf32>
+}
+
+// -----
+
+func.func @pamm_compress_generators_rank(%x: tensor<?x8xf32>) -> tensor<?xf32> {
+  // expected-error @below {{'attn.pamm_compress' op expects generators of rank 2, got 'tensor<?xf32>'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?xf32>
+}
+
+// -----
+
+func.func @pamm_compress_generators_element(%x: tensor<?x8xf32>) -> tensor<?x8xf16> {
+  // expected-error @below {{'attn.pamm_compress' op generators element type 'f16' differs from input element type 'f32'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf16>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf16>
+}
+
+// -----
+
+func.func @pamm_compress_scale_element(%x: tensor<?x8xf32>) -> tensor<?xbf16> {
+  // expected-error @below {{'attn.pamm_compress' op scale element type 'bf16' differs from input element type 'f32'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xbf16>
+  return %a : tensor<?xbf16>
+}
+
+// -----
+
+func.func @pamm_compress_assignment_tokens(%x: tensor<?x?x8xf32>) -> tensor<?xi32> {
+  // expected-error @below {{'attn.pamm_compress' op assignment 'tensor<?xi32>' must have the token dims [?x?] of input 'tensor<?x?x8xf32>'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<?x?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?x?xf32>
+  return %f : tensor<?xi32>
+}
+
+// -----
+
+func.func @pamm_compress_scale_tokens(%x: tensor<2x16x8xf32>) -> tensor<2x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op scale 'tensor<2x8xf32>' must have the token dims [2x16] of input 'tensor<2x16x8xf32>'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<2x16x8xf32> -> tensor<32x8xf32>, tensor<2x16xi32>, tensor<2x8xf32>
+  return %a : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_assignment_type(%x: tensor<?x8xf32>) -> tensor<?xi64> {
+  // expected-error @below {{'attn.pamm_compress' op result #1 must be ranked tensor of 32-bit signless integer values, but got 'tensor<?xi64>'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi64>, tensor<?xf32>
+  return %f : tensor<?xi64>
+}
+
+// -----
+
+func.func @pamm_compress_ratio_zero(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op ratio must be in (0, 1], got 0.000000e+00}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 0.0 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_ratio_negative(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op ratio must be in (0, 1], got -5.000000e-01}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = -0.5 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_ratio_above_one(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op ratio must be in (0, 1], got 1.500000e+00}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 1.5 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_ratio_nan(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op ratio must be in (0, 1], got nan}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 0x7FF8000000000000 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_epsilon(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op epsilon must be non-negative and finite, got -1.000000e+00}}
+  %c, %f, %a = attn.pamm_compress %x {epsilon = -1.0 : f64, ratio = 0.5 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_epsilon_inf(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op epsilon must be non-negative and finite, got INF}}
+  %c, %f, %a = attn.pamm_compress %x {epsilon = 0x7FF0000000000000 : f64, ratio = 0.5 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_generator_count(%x: tensor<2x16x8xf32>) -> tensor<5x8xf32> {
+  // 32 tokens at ratio 1/8: ceil(4.0) = 4 generators.
+  // expected-error @below {{'attn.pamm_compress' op generators type 'tensor<5x8xf32>' does not match expected shape [4x8]}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 0.125 : f64, seed = 0 : i64} : tensor<2x16x8xf32> -> tensor<5x8xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  return %c : tensor<5x8xf32>
+}
+
+// -----
+
+func.func @pamm_compress_generator_width(%x: tensor<?x8xf32>) -> tensor<?x7xf32> {
+  // expected-error @below {{'attn.pamm_compress' op generators type 'tensor<?x7xf32>' does not match expected shape [?x8]}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 0.125 : f64, seed = 0 : i64} : tensor<?x8xf32> -> tensor<?x7xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x7xf32>
+}
+
+// -----
+
+func.func @pamm_compress_no_seed(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'attn.pamm_compress' op requires attribute 'seed'}}
+  %c, %f, %a = attn.pamm_compress %x {ratio = 0.125 : f64} : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// attn.pamm_grad_weight
+//===----------------------------------------------------------------------===//
+
+func.func @pamm_grad_weight_scalar(%dz: tensor<f32>, %c: tensor<?x8xf32>, %f: tensor<i32>, %a: tensor<f32>) -> tensor<1x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op expects grad_output of rank >= 1, got 'tensor<f32>'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<f32>, tensor<?x8xf32>, tensor<i32>, tensor<f32> -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_generators_rank(%dz: tensor<?x4xf32>, %c: tensor<8xf32>, %f: tensor<?xi32>, %a: tensor<?xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op expects generators of rank 2, got 'tensor<8xf32>'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<8xf32>, tensor<?xi32>, tensor<?xf32> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_generators_element(%dz: tensor<?x4xf32>, %c: tensor<?x8xf16>, %f: tensor<?xi32>, %a: tensor<?xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op generators element type 'f16' differs from grad_output element type 'f32'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<?x8xf16>, tensor<?xi32>, tensor<?xf32> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_scale_element(%dz: tensor<?x4xf32>, %c: tensor<?x8xf32>, %f: tensor<?xi32>, %a: tensor<?xf64>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op scale element type 'f64' differs from grad_output element type 'f32'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xf64> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_result_element(%dz: tensor<?x4xf32>, %c: tensor<?x8xf32>, %f: tensor<?xi32>, %a: tensor<?xf32>) -> tensor<4x8xbf16> {
+  // expected-error @below {{'attn.pamm_grad_weight' op result element type 'bf16' differs from grad_output element type 'f32'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32> -> tensor<4x8xbf16>
+  return %0 : tensor<4x8xbf16>
+}
+
+// -----
+
+func.func @pamm_grad_weight_assignment_tokens(%dz: tensor<2x16x4xf32>, %c: tensor<?x8xf32>, %f: tensor<2x8xi32>, %a: tensor<2x16xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op assignment 'tensor<2x8xi32>' must have the token dims [2x16] of grad_output 'tensor<2x16x4xf32>'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<2x16x4xf32>, tensor<?x8xf32>, tensor<2x8xi32>, tensor<2x16xf32> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_scale_tokens(%dz: tensor<?x?x4xf32>, %c: tensor<?x8xf32>, %f: tensor<?x?xi32>, %a: tensor<?xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op scale 'tensor<?xf32>' must have the token dims [?x?] of grad_output 'tensor<?x?x4xf32>'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x?x4xf32>, tensor<?x8xf32>, tensor<?x?xi32>, tensor<?xf32> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_result_shape(%dz: tensor<?x4xf32>, %c: tensor<?x8xf32>, %f: tensor<?xi32>, %a: tensor<?xf32>) -> tensor<8x4xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op result type 'tensor<8x4xf32>' does not match expected shape [4x8]}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xf32> -> tensor<8x4xf32>
+  return %0 : tensor<8x4xf32>
+}
+
+// -----
+
+func.func @pamm_grad_weight_assignment_type(%dz: tensor<?x4xf32>, %c: tensor<?x8xf32>, %f: tensor<?xf32>, %a: tensor<?xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'attn.pamm_grad_weight' op operand #2 must be ranked tensor of 32-bit signless integer values, but got 'tensor<?xf32>'}}
+  %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<?x8xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}

@@ -404,3 +404,91 @@ func.func @layer(%h: tensor<1x?x32xf32>, %pos: tensor<1x?xi64>,
   return %h2, %kc1, %vc1
       : tensor<1x?x32xf32>, tensor<1x64x1x16xf32>, tensor<1x64x1x16xf32>
 }
+
+//===----------------------------------------------------------------------===//
+// Training: attn.linear_grad_weight, attn.linear_grad_input,
+// attn.pamm_compress, attn.pamm_grad_weight
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @projection_backward
+func.func @projection_backward(%x: tensor<?x?x192xf32>, %dq: tensor<?x?x192xf32>,
+                               %dk: tensor<?x?x64xf32>,
+                               %wq: tensor<192x192xf32>, %wk: tensor<64x192xf32>)
+    -> (tensor<192x192xf32>, tensor<64x192xf32>, tensor<?x?x192xf32>) {
+  // CHECK: attn.linear_grad_weight %{{.*}}, %{{.*}} : tensor<?x?x192xf32>, tensor<?x?x192xf32> -> tensor<192x192xf32>
+  %dwq = attn.linear_grad_weight %dq, %x
+      : tensor<?x?x192xf32>, tensor<?x?x192xf32> -> tensor<192x192xf32>
+  // CHECK: attn.linear_grad_weight %{{.*}}, %{{.*}} {attn.layer = 3 : i64} : tensor<?x?x64xf32>, tensor<?x?x192xf32> -> tensor<64x192xf32>
+  %dwk = attn.linear_grad_weight %dk, %x {attn.layer = 3 : i64}
+      : tensor<?x?x64xf32>, tensor<?x?x192xf32> -> tensor<64x192xf32>
+  // CHECK: attn.linear_grad_input %{{.*}}, %{{.*}} : tensor<?x?x192xf32>, tensor<192x192xf32> -> tensor<?x?x192xf32>
+  %dxq = attn.linear_grad_input %dq, %wq
+      : tensor<?x?x192xf32>, tensor<192x192xf32> -> tensor<?x?x192xf32>
+  // CHECK: attn.linear_grad_input %{{.*}}, %{{.*}} : tensor<?x?x64xf32>, tensor<64x192xf32> -> tensor<?x?x192xf32>
+  %dxk = attn.linear_grad_input %dk, %wk
+      : tensor<?x?x64xf32>, tensor<64x192xf32> -> tensor<?x?x192xf32>
+  %dx = arith.addf %dxq, %dxk : tensor<?x?x192xf32>
+  return %dwq, %dwk, %dx
+      : tensor<192x192xf32>, tensor<64x192xf32>, tensor<?x?x192xf32>
+}
+
+// Static and mixed shapes, other float types, a single token (rank 1).
+// CHECK-LABEL: func.func @projection_backward_shapes
+func.func @projection_backward_shapes(%x: tensor<4x8x16xbf16>,
+                                      %dy: tensor<4x?x8xbf16>,
+                                      %x1: tensor<16xf64>, %dy1: tensor<8xf64>,
+                                      %w: tensor<8x16xf64>)
+    -> (tensor<8x16xbf16>, tensor<8x16xf64>, tensor<16xf64>) {
+  // CHECK: attn.linear_grad_weight %{{.*}}, %{{.*}} : tensor<4x?x8xbf16>, tensor<4x8x16xbf16> -> tensor<8x16xbf16>
+  %0 = attn.linear_grad_weight %dy, %x
+      : tensor<4x?x8xbf16>, tensor<4x8x16xbf16> -> tensor<8x16xbf16>
+  // CHECK: attn.linear_grad_weight %{{.*}}, %{{.*}} : tensor<8xf64>, tensor<16xf64> -> tensor<8x16xf64>
+  %1 = attn.linear_grad_weight %dy1, %x1
+      : tensor<8xf64>, tensor<16xf64> -> tensor<8x16xf64>
+  // CHECK: attn.linear_grad_input %{{.*}}, %{{.*}} : tensor<8xf64>, tensor<8x16xf64> -> tensor<16xf64>
+  %2 = attn.linear_grad_input %dy1, %w
+      : tensor<8xf64>, tensor<8x16xf64> -> tensor<16xf64>
+  return %0, %1, %2 : tensor<8x16xbf16>, tensor<8x16xf64>, tensor<16xf64>
+}
+
+// CHECK-LABEL: func.func @pamm
+func.func @pamm(%x: tensor<?x?x192xf32>, %dq: tensor<?x?x192xf32>,
+                %dk: tensor<?x?x64xf32>)
+    -> (tensor<192x192xf32>, tensor<64x192xf32>) {
+  // CHECK: %[[C:.*]], %[[F:.*]], %[[A:.*]] = attn.pamm_compress %{{.*}} {ratio = 0.001953125 : f64, seed = 0 : i64} : tensor<?x?x192xf32> -> tensor<?x192xf32>, tensor<?x?xi32>, tensor<?x?xf32>
+  %c, %f, %alpha = attn.pamm_compress %x {ratio = 1.953125e-03 : f64, seed = 0 : i64}
+      : tensor<?x?x192xf32> -> tensor<?x192xf32>, tensor<?x?xi32>, tensor<?x?xf32>
+  // CHECK: attn.pamm_grad_weight %{{.*}}, %[[C]], %[[F]], %[[A]] : tensor<?x?x192xf32>, tensor<?x192xf32>, tensor<?x?xi32>, tensor<?x?xf32> -> tensor<192x192xf32>
+  %dwq = attn.pamm_grad_weight %dq, %c, %f, %alpha
+      : tensor<?x?x192xf32>, tensor<?x192xf32>, tensor<?x?xi32>, tensor<?x?xf32>
+      -> tensor<192x192xf32>
+  // CHECK: attn.pamm_grad_weight %{{.*}}, %[[C]], %[[F]], %[[A]] {attn.layer = 0 : i64} : tensor<?x?x64xf32>, tensor<?x192xf32>, tensor<?x?xi32>, tensor<?x?xf32> -> tensor<64x192xf32>
+  %dwk = attn.pamm_grad_weight %dk, %c, %f, %alpha {attn.layer = 0 : i64}
+      : tensor<?x?x64xf32>, tensor<?x192xf32>, tensor<?x?xi32>, tensor<?x?xf32>
+      -> tensor<64x192xf32>
+  return %dwq, %dwk : tensor<192x192xf32>, tensor<64x192xf32>
+}
+
+// Static tokens fix k = clamp(ceil(ratio * b), 1, b): 32 tokens at 1/8 give
+// 4 generators, at 1/512 one, at 1 all 32; epsilon is optional; a rank-1
+// input is one token with rank-0 assignment and scale.
+// CHECK-LABEL: func.func @pamm_static
+func.func @pamm_static(%x: tensor<2x16x64xf32>, %x1: tensor<8xf16>)
+    -> (tensor<4x64xf32>, tensor<1x64xf32>, tensor<32x64xf32>, tensor<1x8xf16>,
+        tensor<i32>, tensor<f16>) {
+  // CHECK: attn.pamm_compress %{{.*}} {epsilon = 5.000000e-01 : f64, ratio = 1.250000e-01 : f64, seed = 7 : i64} : tensor<2x16x64xf32> -> tensor<4x64xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  %c, %f, %a = attn.pamm_compress %x {epsilon = 5.000000e-01 : f64, ratio = 1.250000e-01 : f64, seed = 7 : i64}
+      : tensor<2x16x64xf32> -> tensor<4x64xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  // CHECK: attn.pamm_compress %{{.*}} {ratio = 0.001953125 : f64, seed = -3 : i64} : tensor<2x16x64xf32> -> tensor<1x64xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  %c1, %f1, %a1 = attn.pamm_compress %x {ratio = 1.953125e-03 : f64, seed = -3 : i64}
+      : tensor<2x16x64xf32> -> tensor<1x64xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  // CHECK: attn.pamm_compress %{{.*}} {ratio = 1.000000e+00 : f64, seed = 0 : i64} : tensor<2x16x64xf32> -> tensor<32x64xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  %c2, %f2, %a2 = attn.pamm_compress %x {ratio = 1.0 : f64, seed = 0 : i64}
+      : tensor<2x16x64xf32> -> tensor<32x64xf32>, tensor<2x16xi32>, tensor<2x16xf32>
+  // CHECK: attn.pamm_compress %{{.*}} {ratio = 5.000000e-01 : f64, seed = 1 : i64} : tensor<8xf16> -> tensor<1x8xf16>, tensor<i32>, tensor<f16>
+  %c3, %f3, %a3 = attn.pamm_compress %x1 {ratio = 0.5 : f64, seed = 1 : i64}
+      : tensor<8xf16> -> tensor<1x8xf16>, tensor<i32>, tensor<f16>
+  return %c, %c1, %c2, %c3, %f3, %a3
+      : tensor<4x64xf32>, tensor<1x64xf32>, tensor<32x64xf32>, tensor<1x8xf16>,
+        tensor<i32>, tensor<f16>
+}

@@ -59,6 +59,33 @@ LogicalResult checkShape(Operation *op, Value v, StringRef name,
   return op->emitOpError() << name << " type " << v.getType()
                            << " does not match expected shape " << want;
 }
+
+std::string shapeStr(ArrayRef<int64_t> dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? "x" : "") + dimStr(dims[i]);
+  return s + "]";
+}
+
+/// `v` must be indexed by the tokens of `ref` (its leading dims), followed by
+/// one feature dim when `features` is set. Training ops pair per-token
+/// values of different widths, so only the token dims must agree.
+LogicalResult checkTokens(Operation *op, Value v, StringRef name, Value ref,
+                          StringRef refName, bool features) {
+  ArrayRef<int64_t> tokens = rt(ref).getShape().drop_back();
+  ArrayRef<int64_t> shape = rt(v).getShape();
+  bool ok = !features || !shape.empty();
+  if (ok && features)
+    shape = shape.drop_back();
+  ok = ok && shape.size() == tokens.size();
+  for (size_t i = 0; ok && i < shape.size(); ++i)
+    ok = compatible(shape[i], tokens[i]);
+  if (ok)
+    return success();
+  return op->emitOpError() << name << " " << v.getType()
+                           << " must have the token dims " << shapeStr(tokens)
+                           << " of " << refName << " " << ref.getType();
+}
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -308,6 +335,122 @@ LogicalResult CacheUpdateOp::verify() {
     return emitOpError() << "update of " << n
                          << " tokens exceeds the cache capacity " << c[1];
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LinearGradWeightOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearGradWeightOp::verify() {
+  RankedTensorType dy = rt(getGradOutput()), x = rt(getInput());
+  if (dy.getRank() < 1)
+    return emitOpError() << "expects grad_output of rank >= 1, got " << dy;
+  if (failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getInput(), "input")) ||
+      failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getResult(), "result")) ||
+      failed(checkTokens(*this, getInput(), "input", getGradOutput(),
+                         "grad_output", /*features=*/true)))
+    return failure();
+  return checkShape(*this, getResult(), "result",
+                    {dy.getShape().back(), x.getShape().back()});
+}
+
+//===----------------------------------------------------------------------===//
+// LinearGradInputOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearGradInputOp::verify() {
+  RankedTensorType dy = rt(getGradOutput()), w = rt(getWeight());
+  if (dy.getRank() < 1)
+    return emitOpError() << "expects grad_output of rank >= 1, got " << dy;
+  if (failed(checkRank(*this, getWeight(), "weight", 2)) ||
+      failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getWeight(), "weight")) ||
+      failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getResult(), "result")))
+    return failure();
+  int64_t out = dy.getShape().back();
+  if (!compatible(out, w.getDimSize(0)))
+    return emitOpError() << "weight " << w << " has " << w.getDimSize(0)
+                         << " output features but grad_output " << dy
+                         << " has " << dimStr(out)
+                         << " (weight layout is [out, in])";
+  SmallVector<int64_t> expected(dy.getShape());
+  expected.back() = w.getDimSize(1);
+  return checkShape(*this, getResult(), "result", expected);
+}
+
+//===----------------------------------------------------------------------===//
+// PammCompressOp
+//===----------------------------------------------------------------------===//
+
+int64_t PammCompressOp::numGenerators(int64_t tokens, double ratio) {
+  if (tokens <= 0)
+    return 0;
+  double want = std::ceil(ratio * static_cast<double>(tokens));
+  if (want >= static_cast<double>(tokens))
+    return tokens;
+  return std::max<int64_t>(1, static_cast<int64_t>(want));
+}
+
+LogicalResult PammCompressOp::verify() {
+  RankedTensorType x = rt(getInput());
+  if (x.getRank() < 1)
+    return emitOpError() << "expects input of rank >= 1, got " << x;
+  if (failed(checkRank(*this, getGenerators(), "generators", 2)) ||
+      failed(checkSameElementType(*this, getInput(), "input", getGenerators(),
+                                  "generators")) ||
+      failed(checkSameElementType(*this, getInput(), "input", getScale(),
+                                  "scale")) ||
+      failed(checkTokens(*this, getAssignment(), "assignment", getInput(),
+                         "input", /*features=*/false)) ||
+      failed(checkTokens(*this, getScale(), "scale", getInput(), "input",
+                         /*features=*/false)))
+    return failure();
+  double ratio = getRatio().convertToDouble();
+  if (!(ratio > 0.0 && ratio <= 1.0))
+    return emitOpError() << "ratio must be in (0, 1], got " << ratio;
+  if (auto eps = getEpsilon())
+    if (!(eps->convertToDouble() >= 0.0) || eps->isInfinity())
+      return emitOpError() << "epsilon must be non-negative and finite, got "
+                           << eps->convertToDouble();
+  // k is known when every token dim is.
+  int64_t k = ShapedType::kDynamic;
+  ArrayRef<int64_t> tokens = x.getShape().drop_back();
+  if (llvm::none_of(tokens, ShapedType::isDynamic)) {
+    int64_t b = 1;
+    for (int64_t d : tokens)
+      b *= d;
+    k = numGenerators(b, ratio);
+  }
+  return checkShape(*this, getGenerators(), "generators",
+                    {k, x.getShape().back()});
+}
+
+//===----------------------------------------------------------------------===//
+// PammGradWeightOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PammGradWeightOp::verify() {
+  RankedTensorType dz = rt(getGradOutput()), c = rt(getGenerators());
+  if (dz.getRank() < 1)
+    return emitOpError() << "expects grad_output of rank >= 1, got " << dz;
+  if (failed(checkRank(*this, getGenerators(), "generators", 2)) ||
+      failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getGenerators(), "generators")) ||
+      failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getScale(), "scale")) ||
+      failed(checkSameElementType(*this, getGradOutput(), "grad_output",
+                                  getResult(), "result")) ||
+      failed(checkTokens(*this, getAssignment(), "assignment",
+                         getGradOutput(), "grad_output",
+                         /*features=*/false)) ||
+      failed(checkTokens(*this, getScale(), "scale", getGradOutput(),
+                         "grad_output", /*features=*/false)))
+    return failure();
+  return checkShape(*this, getResult(), "result",
+                    {dz.getShape().back(), c.getDimSize(1)});
 }
 
 #define GET_OP_CLASSES

@@ -265,4 +265,157 @@ def Attn_CacheUpdateOp : Attn_Op<"cache_update", [Pure,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Training: projection gradients and PAMM
+//===----------------------------------------------------------------------===//
+
+def Attn_I32Tensor : RankedTensorOf<[I32]>;
+
+def Attn_LinearGradWeightOp : Attn_Op<"linear_grad_weight", [Pure]> {
+  let summary = "weight gradient of attn.linear: dW = dYᵀ · X over all tokens";
+  let description = [{
+    For `y = attn.linear x, W` with `x : [..., in]` and `W : [out, in]`, the
+    gradient of a loss with respect to `W` is
+    `result[o, i] = Σ_t grad_output[t, o] · input[t, i]`, summed over every
+    token `t`: every index of the leading dimensions, which `grad_output
+    : [..., out]` and `input : [..., in]` share. The result has the weight's
+    `[out, in]` layout (a bias gradient is not part of this op).
+
+    This is the product that forces a training graph to keep the projection's
+    input from the forward pass; `attn-pamm` replaces it with
+    `attn.pamm_grad_weight` on a compressed input.
+
+    ```mlir
+    %dwq = attn.linear_grad_weight %dq, %x
+        : tensor<?x?x192xf32>, tensor<?x?x192xf32> -> tensor<192x192xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$grad_output, Attn_FloatTensor:$input);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `,` $input attr-dict `:` type($grad_output) `,` type($input)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_LinearGradInputOp : Attn_Op<"linear_grad_input", [Pure]> {
+  let summary = "input gradient of attn.linear: dX = dY · W";
+  let description = [{
+    For `y = attn.linear x, W` with `W : [out, in]`, the gradient with respect
+    to `x` is `result[..., i] = Σ_o grad_output[..., o] · weight[o, i]`, for
+    `grad_output : [..., out]` and a result `[..., in]`. It needs the weight,
+    not the saved input, so it stays exact under `attn-pamm`. A layer input
+    read by several projections (Q, K and V) receives the sum of their input
+    gradients.
+
+    ```mlir
+    %dxq = attn.linear_grad_input %dq, %wq
+        : tensor<?x?x192xf32>, tensor<192x192xf32> -> tensor<?x?x192xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$grad_output, Attn_FloatTensor:$weight);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `,` $weight attr-dict `:` type($grad_output) `,`
+    type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_PammCompressOp : Attn_Op<"pamm_compress", [Pure]> {
+  let summary = "PAMM: a projection input as generators, assignment and scales";
+  let description = [{
+    Point-approximate compression (Khalaf et al., arXiv 2506.02939) of the
+    `b` tokens of `input : [..., n]`, where `b` is the product of the leading
+    dims and tokens are numbered in row-major order:
+
+    - **generators** `: [k, n]` with `k = clamp(⌈ratio · b⌉, 1, b)` (`0` when
+      `b = 0`; the ceiling is taken of the f64 product): tokens sampled
+      uniformly without replacement by a partial Fisher–Yates shuffle of
+      `0 .. b−1`: for `j = 0 .. k−1`, position `j` is swapped with position
+      `j + z_j mod (b − j)`, where `z_j` is splitmix64's output at state
+      `seed + (j + 1) · 0x9E3779B97F4A7C15` (64-bit wrapping arithmetic, the
+      seed read as unsigned). Row `j` is the token at position `j`.
+    - **assignment** `f : [...]` (the leading dims of `input`):
+      `f(t) = argmax_j |cos(x_t, C_j)|`, computed as `⟨x_t, C_j⟩² / ‖C_j‖²`.
+      A token that is a generator is assigned to itself; ties go to the
+      lowest `j`; a generator of norm 0 is never chosen (if all are, `f = 0`).
+    - **scale** `α : [...]`: `α_t = ⟨x_t, C_f(t)⟩ / ‖C_f(t)‖²`, so that
+      `α_t · C_f(t)` is the point of the line through `C_f(t)` closest to
+      `x_t` (`α = 1` for a generator, `0` when every generator is zero).
+    - **epsilon** (optional; absent keeps every token): the paper's
+      neighbourhood condition. A token with
+      `‖x_t − α_t C_f(t)‖² > epsilon · ‖x_t‖²` is dropped (`α_t = 0`), and the
+      scales of all tokens are multiplied by `β = b / (b − η)` for `η`
+      dropped tokens, so the segment sum keeps its scale. Generators are never
+      dropped; `epsilon >= 1` drops nothing.
+
+    At `ratio = 1` every token is its own generator and the compression is
+    exact. `k·n + 2·b` values replace `b·n`; `attn-report` counts all of
+    them. The result is a fixed function of the input, `ratio` and `seed`
+    (the sample depends on `b`, not on the token values).
+
+    ```mlir
+    %c, %f, %alpha = attn.pamm_compress %x
+        {ratio = 1.953125e-03 : f64, seed = 0 : i64}
+        : tensor<?x?x192xf32> -> tensor<?x192xf32>, tensor<?x?xi32>,
+          tensor<?x?xf32>
+    %c2, %f2, %a2 = attn.pamm_compress %x2
+        {epsilon = 5.000000e-01 : f64, ratio = 1.250000e-01 : f64,
+         seed = 7 : i64}
+        : tensor<2x16x64xf32> -> tensor<4x64xf32>, tensor<2x16xi32>,
+          tensor<2x16xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, F64Attr:$ratio, I64Attr:$seed,
+                       OptionalAttr<F64Attr>:$epsilon);
+  let results = (outs Attn_FloatTensor:$generators,
+                      Attn_I32Tensor:$assignment, Attn_FloatTensor:$scale);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($generators) `,`
+    type($assignment) `,` type($scale)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// k for `tokens` tokens at `ratio` in (0, 1], as the description
+    /// defines it (the runtime's attn_pamm_num_generators).
+    static int64_t numGenerators(int64_t tokens, double ratio);
+  }];
+}
+
+def Attn_PammGradWeightOp : Attn_Op<"pamm_grad_weight", [Pure]> {
+  let summary = "PAMM weight gradient: segment sum, then a small GEMM";
+  let description = [{
+    The approximation of `attn.linear_grad_weight %grad_output, %x` from the
+    compressed `x` (`attn.pamm_compress`): with `grad_output : [..., out]`,
+    `generators C : [k, in]`, and `assignment f` and `scale α` over the
+    leading dims of `grad_output`,
+
+    `B̃[j, :] = Σ_{t : f(t) = j} α_t · grad_output[t, :]` (`[k, out]`), and
+    `result = B̃ᵀ · C` (`[out, in]`),
+
+    which equals `Σ_t grad_output[t]ᵀ (α_t C_f(t))`: the exact gradient of
+    the approximated input. An assignment outside `[0, k)` is undefined
+    behaviour; the runtime kernel reports it as an error, the reference
+    lowering clamps it.
+
+    ```mlir
+    %dwq = attn.pamm_grad_weight %dq, %c, %f, %alpha
+        : tensor<?x?x192xf32>, tensor<?x192xf32>, tensor<?x?xi32>,
+          tensor<?x?xf32> -> tensor<192x192xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$grad_output,
+                       Attn_FloatTensor:$generators,
+                       Attn_I32Tensor:$assignment, Attn_FloatTensor:$scale);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad_output `,` $generators `,` $assignment `,` $scale attr-dict `:`
+    type($grad_output) `,` type($generators) `,` type($assignment) `,`
+    type($scale) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // ATTN_OPS_TD
