@@ -4,8 +4,10 @@
 //   attn-eval model.mlir --tokens=ids.npy    (token ids, 1-D)
 //
 // Runs the module's @forward through the same JIT as attn-run, never a
-// re-implementation. Scoring (identical to models/eval_torch.py, so the two
-// numbers can be compared): every token t >= 1 is scored once from the
+// re-implementation; the loop is evaluateLanguageModel (LanguageModel.h),
+// which attenuate.evaluate calls too. Scoring (identical to
+// models/eval_torch.py, so the two numbers can be compared): every token
+// t >= 1 is scored once from the
 // tokens before it; windows of --context tokens start at 0, stride,
 // 2·stride, ...; the first window scores tokens 1..context-1, each later one
 // only the tokens past the previous window's end. Accumulated in fp64.
@@ -15,8 +17,7 @@
 #include "attenuate/Conversion/Passes.h"
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Execution/JitModule.h"
-#include "attenuate/Execution/Npy.h"
-#include "attenuate/Execution/Progress.h"
+#include "attenuate/Execution/LanguageModel.h"
 #include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
@@ -34,8 +35,6 @@
 #include <cmath>
 
 using namespace mlir;
-using attenuate::exec::HostTensor;
-namespace params = attenuate::params;
 namespace cl = llvm::cl;
 
 static cl::opt<std::string> clInput(cl::Positional, cl::desc("<module.mlir>"),
@@ -65,26 +64,6 @@ static int fail(const std::string &msg) {
   llvm::errs() << "attn-eval: " << msg << "\n";
   return 1;
 }
-
-namespace {
-struct Window {
-  int64_t begin, end, firstTarget;
-};
-
-/// The windows of models/eval_torch.py.
-std::vector<Window> makeWindows(int64_t n, int64_t context, int64_t stride) {
-  std::vector<Window> w;
-  int64_t prevEnd = 0, begin = 0;
-  while (true) {
-    int64_t end = std::min(begin + context, n);
-    w.push_back({begin, end, std::max<int64_t>(prevEnd, 1)});
-    prevEnd = end;
-    if (end == n)
-      return w;
-    begin += stride;
-  }
-}
-} // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -125,98 +104,31 @@ int main(int argc, char **argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
 
-  // The imported forward's contract: (tokens, positions, caches...) ->
-  // (logits [B, S, V], caches...).
-  const auto &in = jit->inputs();
-  const auto &res = jit->results();
-  if (in.size() < 2 || in[0].dtype != params::DType::I64 ||
-      in[0].shape.size() != 2 || in[1].shape.size() != 2 || res.empty() ||
-      res[0].shape.size() != 3 || res[0].dtype != params::DType::F32 ||
-      ShapedType::isDynamic(res[0].shape[2]))
-    return fail(clInput + ": @" + clEntry +
-                " is not a language-model forward (tokens [B,S] i64, "
-                "positions [B,S], caches...) -> (logits [B,S,V] f32, ...)");
-  for (size_t i = 2; i < in.size(); ++i)
-    if (in[i].shape.size() != 4 || ShapedType::isDynamic(in[i].shape[2]) ||
-        ShapedType::isDynamic(in[i].shape[3]))
-      return fail(clInput + ": cache argument " + std::to_string(i) + " is " +
-                  in[i].describe() +
-                  "; expected [batch, capacity, heads, dim] with static "
-                  "heads and dim");
-  int64_t vocab = res[0].shape[2];
-  for (int64_t id : ids)
-    if (id < 0 || id >= vocab)
-      return fail("token id " + std::to_string(id) +
-                  " is outside the model's vocabulary of " +
-                  std::to_string(vocab));
+  // The signature is checked first so its error names the file; the
+  // scoring loop is the library's, shared with attenuate.evaluate.
+  int64_t vocab;
+  if (!attn::checkLanguageModelForward(*jit, vocab, error))
+    return fail(clInput + ": " + error);
+  attn::EvalOptions opts;
+  opts.context = context;
+  opts.stride = stride;
+  opts.batch = clBatch;
+  attn::EvalResult result;
+  if (!attn::evaluateLanguageModel(*jit, ids, opts, result, error))
+    return fail(error);
 
-  std::vector<Window> windows = makeWindows(ids.size(), context, stride);
-  double nats = 0;
-  int64_t scored = 0, tokensRun = 0;
-  auto start = std::chrono::steady_clock::now();
-  attenuate::exec::Progress progress("attn-eval", "window",
-                                     static_cast<int64_t>(windows.size()));
-  size_t i = 0;
-  while (i < windows.size()) {
-    // Windows of equal length share a call.
-    int64_t len = windows[i].end - windows[i].begin;
-    size_t j = i;
-    while (j < windows.size() && static_cast<int>(j - i) < clBatch &&
-           windows[j].end - windows[j].begin == len)
-      ++j;
-    int64_t b = j - i;
-    std::vector<HostTensor> inputs;
-    HostTensor tok = HostTensor::zeros(params::DType::I64, {b, len});
-    HostTensor pos = HostTensor::zeros(params::DType::I64, {b, len});
-    for (int64_t r = 0; r < b; ++r)
-      for (int64_t k = 0; k < len; ++k) {
-        tok.data<int64_t>()[r * len + k] = ids[windows[i + r].begin + k];
-        pos.data<int64_t>()[r * len + k] = k;
-      }
-    inputs.push_back(std::move(tok));
-    inputs.push_back(std::move(pos));
-    for (size_t a = 2; a < in.size(); ++a)
-      inputs.push_back(HostTensor::zeros(
-          params::DType::F32, {b, len, in[a].shape[2], in[a].shape[3]}));
-    std::vector<HostTensor> outputs;
-    if (!jit->run(inputs, outputs, error))
-      return fail(error);
-    const float *logits = outputs[0].data<float>();
-    for (int64_t r = 0; r < b; ++r) {
-      const Window &w = windows[i + r];
-      // Logits at local index k predict token begin + k + 1.
-      for (int64_t t = w.firstTarget; t < w.end; ++t) {
-        const float *row = logits + (r * len + (t - w.begin - 1)) * vocab;
-        double mx = -INFINITY;
-        for (int64_t v = 0; v < vocab; ++v)
-          mx = std::max(mx, static_cast<double>(row[v]));
-        double sum = 0;
-        for (int64_t v = 0; v < vocab; ++v)
-          sum += std::exp(static_cast<double>(row[v]) - mx);
-        nats += -(static_cast<double>(row[ids[t]]) - mx - std::log(sum));
-        ++scored;
-      }
-    }
-    tokensRun += b * len;
-    i = j;
-    progress.update(static_cast<int64_t>(i), tokensRun);
-  }
-  if (scored != static_cast<int64_t>(ids.size()) - 1)
-    return fail("internal error: scored " + std::to_string(scored) + " of " +
-                std::to_string(ids.size() - 1) + " tokens");
-
-  double natsPer = nats / scored;
-  double bits = natsPer / std::log(2.0);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
+  double natsPer = result.natsPerToken();
+  double bits = result.bitsPerToken();
+  double seconds = result.seconds;
+  int64_t scored = result.scored, tokensRun = result.tokensRun;
+  int64_t windows = result.windows;
   const char *unit = clText.empty() ? "token" : "byte";
   llvm::outs() << "bits-per-" << unit << ": " << llvm::format("%.6f", bits)
                << "\n";
   llvm::outs() << "perplexity: " << llvm::format("%.6f", std::exp(natsPer))
                << " (per " << unit << ")\n";
   llvm::outs() << "scored " << scored << " " << unit << "s in "
-               << windows.size() << " windows (context " << context
+               << windows << " windows (context " << context
                << ", stride " << stride << "); "
                << llvm::format("%.1f", seconds) << " s, "
                << llvm::format("%.0f", tokensRun / seconds)
@@ -229,7 +141,7 @@ int main(int argc, char **argv) {
     std::string json = std::string("{\"bits_per_") + unit + "\": " + num +
                        ", \"nats_per_" + unit + "\": " + num2 +
                        ", \"scored\": " + std::to_string(scored) +
-                       ", \"windows\": " + std::to_string(windows.size()) +
+                       ", \"windows\": " + std::to_string(windows) +
                        ", \"context\": " + std::to_string(context) +
                        ", \"stride\": " + std::to_string(stride) + "}\n";
     // Temporary beside the file and a rename: a failed write keeps the
