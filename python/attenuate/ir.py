@@ -82,14 +82,16 @@ def _check_array(what: str, value: object, dtype: str,
     want = _numpy_dtype(dtype)
     if isinstance(value, np.ndarray):
         arr = value
-        ok = arr.dtype == want
+        # Byte order is storage, not type: a big-endian float32 is converted.
+        have = arr.dtype.newbyteorder("=")
+        ok = have == want
         # MLIR integers are signless: either signedness of the width works.
-        if not ok and signless and arr.dtype.name in _INT_PAIRS:
-            ok = _INT_PAIRS[arr.dtype.name] == want.name
+        if not ok and signless and have.name in _INT_PAIRS:
+            ok = _INT_PAIRS[have.name] == want.name
         if not ok:
             raise ValueError(
                 f"{what} is {_describe(dtype, shape)} but the array has dtype "
-                f"{arr.dtype} (convert it with .astype(np.{want.name}))")
+                f"{have} (convert it with .astype(np.{want.name}))")
     else:
         try:
             arr = np.asarray(value, dtype=want)

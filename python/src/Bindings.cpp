@@ -409,6 +409,9 @@ public:
     // than through custom printers that assume valid IR.
     DiagnosticCollector quiet(context());
     (*op)->print(os, flags);
+    // What attn-opt writes (MlirOptMain ends the output with a newline), so
+    // files saved from Python are byte-identical to the tool's.
+    os << "\n";
     return s;
   }
 
@@ -717,13 +720,18 @@ public:
                     bool reference, int64_t context, int64_t stride,
                     int64_t batch, const std::string &progressTool) {
     attn::JitModule &j = jit(entry, reference);
+    // The signature before the parameters, so a module that is not a
+    // language model says so rather than naming a missing parameter.
+    int64_t vocab;
+    std::string error;
+    if (!attn::checkLanguageModelForward(j, vocab, error))
+      throw py::value_error(error);
     attn::EvalOptions opts;
     opts.context = context;
     opts.stride = stride;
     opts.batch = batch;
     opts.progressTool = progressTool;
     attn::EvalResult r;
-    std::string error;
     bool ok;
     {
       py::gil_scoped_release release;
