@@ -6,43 +6,6 @@ namespace attenuate::cuda::host {
 
 namespace {
 
-FlashParams makeParams(const AttentionProblem &p, const AttentionPlan &plan,
-                       void *workspace) {
-  FlashParams f{};
-  f.q = p.q;
-  f.k = p.k;
-  f.v = p.v;
-  f.o = p.o;
-  for (int i = 0; i < 3; ++i) {
-    f.qStride[i] = p.qStride[i];
-    f.kStride[i] = p.kStride[i];
-    f.vStride[i] = p.vStride[i];
-    f.oStride[i] = p.oStride[i];
-  }
-  f.batch = static_cast<int>(p.batch);
-  f.sq = static_cast<int>(p.sq);
-  f.skv = static_cast<int>(p.skv);
-  f.hq = static_cast<int>(p.hq);
-  f.hkv = static_cast<int>(p.hkv);
-  f.dqk = static_cast<int>(p.dqk);
-  f.dv = static_cast<int>(p.dv);
-  f.group = plan.group;
-  f.pack = plan.pack;
-  f.headGroups = plan.headGroups;
-  f.rowsPerHeadGroup = plan.rowsPerHeadGroup;
-  f.rowBlocks = plan.rowBlocks;
-  f.causal = p.causal ? 1 : 0;
-  f.scaleLog2 = plan.scaleLog2;
-  f.splits = plan.splits;
-  f.tilesPerSplit = plan.tilesPerSplit;
-  if (plan.splits > 1) {
-    f.partialO = static_cast<float *>(workspace);
-    f.partialStats = reinterpret_cast<float *>(static_cast<char *>(workspace) +
-                                               plan.statsOffset);
-  }
-  return f;
-}
-
 bool isPrefillKernel(FlashKernel k) {
   switch (k) {
   case FlashKernel::Prefill32:
@@ -96,7 +59,7 @@ int run(const char *op, attn_cuda_context *ctx, const attn_cuda_tensor *q,
       return rc;
     }
   }
-  const FlashParams params = makeParams(problem, plan, workspace);
+  const FlashParams params = makeFlashParams(problem, plan, workspace);
   cudaError_t e =
       isPrefillKernel(plan.kernel)
           ? launchFlashPrefill(plan.kernel, problem.dtype, params, plan.gridX,
@@ -109,17 +72,7 @@ int run(const char *op, attn_cuda_context *ctx, const attn_cuda_tensor *q,
                             .c_str(),
                     e);
   if (plan.splits > 1) {
-    CombineParams c{};
-    c.partialO = params.partialO;
-    c.partialStats = params.partialStats;
-    c.o = problem.o;
-    for (int i = 0; i < 3; ++i)
-      c.oStride[i] = problem.oStride[i];
-    c.batch = params.batch;
-    c.sq = params.sq;
-    c.hq = params.hq;
-    c.dv = params.dv;
-    c.splits = plan.splits;
+    const CombineParams c = makeCombineParams(problem, plan, params);
     if (cudaError_t e2 = launchFlashCombine(
             problem.dtype, c, problem.batch * problem.hq * problem.sq, stream))
       return cudaFail(op, "launching the split-K combine kernel", e2);

@@ -239,4 +239,58 @@ int planAttention(const char *op, const AttentionProblem &p,
   return ATTN_OK;
 }
 
+FlashParams makeFlashParams(const AttentionProblem &p, const AttentionPlan &plan,
+                       void *workspace) {
+  FlashParams f{};
+  f.q = p.q;
+  f.k = p.k;
+  f.v = p.v;
+  f.o = p.o;
+  for (int i = 0; i < 3; ++i) {
+    f.qStride[i] = p.qStride[i];
+    f.kStride[i] = p.kStride[i];
+    f.vStride[i] = p.vStride[i];
+    f.oStride[i] = p.oStride[i];
+  }
+  f.batch = static_cast<int>(p.batch);
+  f.sq = static_cast<int>(p.sq);
+  f.skv = static_cast<int>(p.skv);
+  f.hq = static_cast<int>(p.hq);
+  f.hkv = static_cast<int>(p.hkv);
+  f.dqk = static_cast<int>(p.dqk);
+  f.dv = static_cast<int>(p.dv);
+  f.group = plan.group;
+  f.pack = plan.pack;
+  f.headGroups = plan.headGroups;
+  f.rowsPerHeadGroup = plan.rowsPerHeadGroup;
+  f.rowBlocks = plan.rowBlocks;
+  f.causal = p.causal ? 1 : 0;
+  f.scaleLog2 = plan.scaleLog2;
+  f.splits = plan.splits;
+  f.tilesPerSplit = plan.tilesPerSplit;
+  if (plan.splits > 1) {
+    f.partialO = static_cast<float *>(workspace);
+    f.partialStats = reinterpret_cast<float *>(static_cast<char *>(workspace) +
+                                               plan.statsOffset);
+  }
+  return f;
+}
+
+CombineParams makeCombineParams(const AttentionProblem &p,
+                                const AttentionPlan &plan,
+                                const FlashParams &f) {
+  CombineParams c{};
+  c.partialO = f.partialO;
+  c.partialStats = f.partialStats;
+  c.o = p.o;
+  for (int i = 0; i < 3; ++i)
+    c.oStride[i] = p.oStride[i];
+  c.batch = f.batch;
+  c.sq = f.sq;
+  c.hq = f.hq;
+  c.dv = f.dv;
+  c.splits = plan.splits;
+  return c;
+}
+
 } // namespace attenuate::cuda::host

@@ -13,6 +13,9 @@
 #include "attenuate/Runtime/attn_runtime_cuda.h"
 #pragma GCC visibility pop
 
+#include "ElementwiseParams.h"
+#include "FlashConfigs.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -149,6 +152,38 @@ struct AttentionPlan {
 int planAttention(const char *op, const AttentionProblem &p,
                   AttentionMode mode, int numSplits, int smCount,
                   AttentionPlan &out);
+
+/// The kernel's parameters for a plan; `workspace` (device memory of
+/// plan.workspaceBytes) holds the split-K partials when plan.splits > 1.
+FlashParams makeFlashParams(const AttentionProblem &p,
+                            const AttentionPlan &plan, void *workspace);
+/// The combine kernel's parameters (one block per output row).
+CombineParams makeCombineParams(const AttentionProblem &p,
+                                const AttentionPlan &plan,
+                                const FlashParams &f);
+
+//===----------------------------------------------------------------------===//
+// Row-wise kernels (ElementwisePlan.cpp): checks and kernel parameters
+//===----------------------------------------------------------------------===//
+
+int planRope(const char *op, const attn_cuda_tensor *x,
+             const int64_t *positions, int64_t positionOffset,
+             const attn_rope_config *rope, const attn_cuda_tensor *y,
+             RopeParams &p);
+int planRopeCacheAppend(const char *op, const attn_cuda_tensor *x,
+                        const int64_t *positions, int64_t positionOffset,
+                        const attn_rope_config *rope,
+                        const attn_cuda_tensor *cache, int64_t cachePos,
+                        RopeParams &p);
+int planCacheAppend(const char *op, const attn_cuda_tensor *x,
+                    const attn_cuda_tensor *cache, int64_t cachePos,
+                    RopeParams &p);
+int planRmsNorm(const char *op, const attn_cuda_tensor *x,
+                const attn_cuda_tensor *w, double eps,
+                const attn_cuda_tensor *y, RmsNormParams &p);
+int planSiluMul(const char *op, const attn_cuda_tensor *gate,
+                const attn_cuda_tensor *up, const attn_cuda_tensor *y,
+                SiluMulParams &p);
 
 } // namespace attenuate::cuda::host
 

@@ -39,6 +39,10 @@ struct Fiber {
   std::unique_ptr<char[]> stack;
   unsigned tid = 0;
   bool done = false;
+  /// While blocked: the generation counter it waits to change, and the
+  /// value it saw. The scheduler resumes it only once the counter moved.
+  const uint64_t *waitOn = nullptr;
+  uint64_t waitSeen = 0;
   std::vector<Copy> openGroup;
   std::deque<std::vector<Copy>> committed;
 };
@@ -84,8 +88,11 @@ struct Launch {
   uint64_t barrierGeneration = 0;
   Fiber *current = nullptr;
   ucontext_t scheduler;
-  bool progress = false;
   std::string error;
+  /// Copies complete at the commit (eager) or at the wait (lazy); see
+  /// cpAsyncCommit.
+  std::mt19937 rng;
+  bool randomCopyTiming = false;
   std::vector<char> smem;
   LaunchStats stats;
 };
@@ -110,9 +117,13 @@ void yield() { swapcontext(&self().context, &active->scheduler); }
 }
 
 void waitWhile(const uint64_t &generation, uint64_t seen) {
-  while (generation == seen)
+  Fiber &f = self();
+  while (generation == seen) {
+    f.waitOn = &generation;
+    f.waitSeen = seen;
     yield();
-  active->progress = true;
+  }
+  f.waitOn = nullptr;
 }
 
 /// A warp-wide instruction: `deposit` stores this lane's operands, the last
@@ -129,7 +140,6 @@ void warpCollective(Op op, Deposit deposit, Execute execute, Collect collect) {
                      "instructions (") +
          opName(w.op) + " and " + opName(op) + ")");
   deposit(w, lane);
-  active->progress = true;
   uint64_t seen = w.generation;
   if (++w.arrived == kWarp) {
     execute(w);
@@ -172,7 +182,6 @@ void fiberEntry() {
       active->error = std::string("exception in kernel body: ") + e.what();
   }
   f.done = true;
-  active->progress = true;
   swapcontext(&f.context, &active->scheduler);
 }
 
@@ -185,7 +194,6 @@ Dim3 gridDim() { return active->grid; }
 
 void syncThreads() {
   ++active->stats.barriers;
-  active->progress = true;
   uint64_t seen = active->barrierGeneration;
   if (++active->barrierArrived == active->blockDim) {
     active->barrierArrived = 0;
@@ -246,7 +254,7 @@ void mma16816(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
         std::memcpy(w.a[lane], a, sizeof(a));
         std::memcpy(w.b[lane], b, sizeof(b));
         std::memcpy(w.c[lane], c, sizeof(c));
-        if (lane == 0)
+        if (w.arrived == 0)
           w.bf16 = bf16;
         else if (w.bf16 != bf16)
           fail("mma with mixed element types across lanes");
@@ -306,22 +314,37 @@ void cpAsync16(void *dst, const void *src, bool valid) {
   self().openGroup.push_back({dst, src, valid});
 }
 
+namespace {
+void perform(const std::vector<Copy> &group) {
+  for (const Copy &c : group) {
+    ++active->stats.copies;
+    if (c.valid)
+      std::memcpy(c.dst, c.src, 16);
+    else
+      std::memset(c.dst, 0, 16);
+  }
+}
+} // namespace
+
+// A group may land anywhere between its commit and the wait that retires
+// it. Landing late (at the wait) exposes reads that do not wait; landing
+// early (at the commit) exposes copies into a buffer that another warp may
+// still be reading. With a seed, each group picks one at random.
 void cpAsyncCommit() {
   Fiber &f = self();
-  f.committed.push_back(std::move(f.openGroup));
+  if (active->randomCopyTiming && (active->rng() & 1)) {
+    perform(f.openGroup);
+    f.committed.emplace_back();
+  } else {
+    f.committed.push_back(std::move(f.openGroup));
+  }
   f.openGroup.clear();
 }
 
 void cpAsyncWait(int pending) {
   Fiber &f = self();
   while (f.committed.size() > static_cast<size_t>(pending)) {
-    for (const Copy &c : f.committed.front()) {
-      ++active->stats.copies;
-      if (c.valid)
-        std::memcpy(c.dst, c.src, 16);
-      else
-        std::memset(c.dst, 0, 16);
-    }
+    perform(f.committed.front());
     f.committed.pop_front();
   }
 }
@@ -348,9 +371,10 @@ void launch(Dim3 grid, unsigned blockDim, size_t smemBytes,
     state.fibers[t].tid = t;
     state.fibers[t].stack.reset(new char[kStackBytes]);
   }
-  std::mt19937 rng(seed);
+  state.rng.seed(seed);
+  state.randomCopyTiming = seed != 0;
+  std::vector<unsigned> warpOrder(blockDim / kWarp);
   std::vector<unsigned> order(blockDim);
-  std::iota(order.begin(), order.end(), 0u);
   active = &state;
   struct Reset {
     ~Reset() { active = nullptr; }
@@ -367,6 +391,7 @@ void launch(Dim3 grid, unsigned blockDim, size_t smemBytes,
         state.smem.assign(smemBytes, static_cast<char>(0xff));
         for (Fiber &f : state.fibers) {
           f.done = false;
+          f.waitOn = nullptr;
           f.openGroup.clear();
           f.committed.clear();
           getcontext(&f.context);
@@ -375,26 +400,33 @@ void launch(Dim3 grid, unsigned blockDim, size_t smemBytes,
           f.context.uc_link = nullptr;
           makecontext(&f.context, fiberEntry, 0);
         }
+        // The scheduler always resumes the first runnable fiber in `order`,
+        // so the first warp runs as far ahead of the others as the
+        // barriers allow: the order real hardware is least likely to
+        // produce, and the one that exposes missing barriers. A seed
+        // permutes which warp leads.
+        std::iota(warpOrder.begin(), warpOrder.end(), 0u);
+        if (seed != 0)
+          std::shuffle(warpOrder.begin(), warpOrder.end(), state.rng);
+        for (unsigned w = 0; w < warpOrder.size(); ++w)
+          for (unsigned l = 0; l < kWarp; ++l)
+            order[w * kWarp + l] = warpOrder[w] * kWarp + l;
         for (;;) {
+          Fiber *next = nullptr;
           bool allDone = true;
-          state.progress = false;
-          if (seed != 0)
-            std::shuffle(order.begin(), order.end(), rng);
           for (unsigned t : order) {
             Fiber &f = state.fibers[t];
             if (f.done)
               continue;
             allDone = false;
-            state.current = &f;
-            swapcontext(&state.scheduler, &f.context);
-            if (!state.error.empty())
+            if (!f.waitOn || *f.waitOn != f.waitSeen) {
+              next = &f;
               break;
+            }
           }
-          if (!state.error.empty())
-            break;
           if (allDone)
             break;
-          if (!state.progress) {
+          if (!next) {
             unsigned done = 0;
             for (const Fiber &f : state.fibers)
               done += f.done;
@@ -406,6 +438,10 @@ void launch(Dim3 grid, unsigned blockDim, size_t smemBytes,
                           "warp-wide instruction some threads never reach";
             break;
           }
+          state.current = next;
+          swapcontext(&state.scheduler, &next->context);
+          if (!state.error.empty())
+            break;
         }
         if (!state.error.empty()) {
           previousStats = state.stats;

@@ -13,12 +13,14 @@
 // different instructions, is a kernel bug on real hardware too and aborts
 // the launch with a message.
 //
-// cp.async copies are deferred to the latest moment the PTX memory model
-// allows (the wait_group that retires their group), and shared memory starts
-// filled with NaN, so a kernel that reads a tile before waiting for it, or
-// reads outside what it loaded, gets NaN instead of plausible numbers.
-// The order in which runnable fibers resume can be shuffled (seed != 0), to
-// expose reads that a missing barrier leaves racing with writes.
+// Scheduling is adversarial rather than fair: the scheduler always resumes
+// the first runnable fiber of one warp order, so the leading warp runs as
+// far ahead of the others as the barriers let it. Shared memory starts
+// filled with NaN. A cp.async group lands at the wait that retires it (the
+// latest the PTX memory model allows), which exposes tiles read before they
+// are waited for; with a seed, the leading warp is chosen at random and each
+// group lands either at its commit or at its wait, which exposes copies into
+// a buffer a slower warp may still be reading (a missing barrier).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTENUATE_LIB_RUNTIME_CUDA_EMULATOR_H
@@ -44,7 +46,8 @@ struct EmulationError : std::runtime_error {
 
 /// Runs body(smem) for every thread of every block of `grid` (1-D blocks of
 /// `blockDim` threads, a multiple of 32), with `smemBytes` of shared memory
-/// per block. Throws EmulationError on a kernel bug.
+/// per block. Throws EmulationError on a kernel bug. `seed` != 0 picks the
+/// leading warp and the cp.async landing times at random (see above).
 void launch(Dim3 grid, unsigned blockDim, size_t smemBytes,
             const std::function<void(char *smem)> &body, uint32_t seed = 0);
 
