@@ -12,7 +12,8 @@ PKGS=(
   liblapacke-dev libopenblas-dev libopenblas0
   # python side: reference, training, plots
   python3 python3-numpy python3-torch python3-matplotlib python3-pytest
-  pybind11-dev python3-pybind11
+  # the Python package: pybind11 and the headers of Debian's python3.11
+  pybind11-dev python3-pybind11 python3-dev
   # training text
   python3.11-doc
 )

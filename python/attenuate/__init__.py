@@ -56,6 +56,7 @@ _NATIVE_API = {
     "compress": "workflow", "recipe": "workflow", "Recipe": "workflow",
     "RECIPES": "workflow", "Evaluation": "workflow",
     "is_registered_pass": "workflow", "set_num_threads": "workflow",
+    "training_text": "workflow",
 }
 
 __all__ = ["AttnError", "Diagnostic", *_NATIVE_API]

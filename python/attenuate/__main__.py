@@ -25,10 +25,7 @@ import time
 from typing import List, Optional
 
 from . import AttnError, calibrate, evaluate, import_hf, recipe, set_num_threads
-from .workflow import RECIPES, _split_pipeline, is_registered_pass
-
-DOC_SOURCES = "/usr/share/doc/python3.11/html/_sources"
-
+from .workflow import RECIPES, _split_pipeline, is_registered_pass, training_text
 
 def log(msg: str) -> None:
     print(f"attenuate: {msg}", file=sys.stderr, flush=True)
@@ -44,32 +41,6 @@ def find_shipped_model() -> Optional[str]:
         if os.path.isfile(os.path.join(cand, "config.json")):
             return cand
     return None
-
-
-def training_text(max_bytes: int, data_dir: str = DOC_SOURCES,
-                  val_every: int = 20) -> bytes:
-    """The first ``max_bytes`` of the shipped model's training stream: the
-    .rst.txt files sorted by path, every ``val_every``-th held out for
-    validation (the split of models/train_bytellama.py)."""
-    files = []
-    for root, _, names in os.walk(data_dir):
-        for n in names:
-            if n.endswith(".rst.txt"):
-                files.append(os.path.relpath(os.path.join(root, n), data_dir))
-    files.sort()
-    if not files:
-        raise FileNotFoundError(
-            f"no *.rst.txt under {data_dir} (is python3.11-doc installed?); "
-            "give calibration text with --calib FILE")
-    out = bytearray()
-    for i, rel in enumerate(files):
-        if i % val_every == val_every - 1:
-            continue
-        with open(os.path.join(data_dir, rel), "rb") as f:
-            out += f.read()
-        if len(out) >= max_bytes:
-            break
-    return bytes(out[:max_bytes])
 
 
 def main(argv: Optional[List[str]] = None) -> int:

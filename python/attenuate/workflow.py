@@ -26,8 +26,11 @@ from .ir import Context, Module, PathLike, default_context
 
 __all__ = [
     "import_hf", "calibrate", "evaluate", "Evaluation", "Recipe", "recipe",
-    "RECIPES", "is_registered_pass", "set_num_threads",
+    "RECIPES", "is_registered_pass", "set_num_threads", "compress",
+    "training_text",
 ]
+
+DOC_SOURCES = "/usr/share/doc/python3.11/html/_sources"
 
 TextOrTokens = Union[str, bytes, bytearray, "os.PathLike[str]", Sequence[int], np.ndarray]
 
@@ -192,6 +195,32 @@ def set_num_threads(n: int) -> None:
     _native.set_num_threads(int(n))
 
 
+def training_text(max_bytes: int, data_dir: str = DOC_SOURCES,
+                  val_every: int = 20) -> bytes:
+    """The first ``max_bytes`` of the shipped model's training stream, for
+    calibration: the .rst.txt files of Debian's python3.11-doc sorted by
+    path, every ``val_every``-th held out for validation (the split of
+    models/train_bytellama.py, so this never overlaps val.txt)."""
+    files = []
+    for root, _, names in os.walk(data_dir):
+        for n in names:
+            if n.endswith(".rst.txt"):
+                files.append(os.path.relpath(os.path.join(root, n), data_dir))
+    files.sort()
+    if not files:
+        raise FileNotFoundError(
+            f"no *.rst.txt under {data_dir} (is python3.11-doc installed?)")
+    out = bytearray()
+    for i, rel in enumerate(files):
+        if i % val_every == val_every - 1:
+            continue
+        with open(os.path.join(data_dir, rel), "rb") as f:
+            out += f.read()
+        if len(out) >= max_bytes:
+            break
+    return bytes(out[:max_bytes])
+
+
 # -- recipes ---------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -237,6 +266,8 @@ RECIPES = {
     "a3rp-<P>": "A3 with the exact OV statistic R_P (ov-stat=rp)",
     "svd-<P>": "truncated-SVD baseline (attn-lowrank method=svd)",
     "wsvd-<P>": "whitened-SVD baseline (attn-lowrank method=whitened-svd)",
+    "mla-<R>": "MLA upcycling (attn-mla-upcycle, X-EcoMLA): a latent KV cache "
+               "of R values per token and layer, e.g. mla-32",
     "sa-<N>": "Shared Attention: the N layers whose attention is most similar "
               "to the previous layer's reuse it (attn-share-attention)",
     "A+B": "recipes applied in order, e.g. sa-1+a3-20",
@@ -245,7 +276,7 @@ RECIPES = {
 
 def recipe(name: str) -> Recipe:
     """The :class:`Recipe` named ``name`` (see ``RECIPES``): ``none``,
-    ``a3-20``, ``a3rp-20``, ``svd-20``, ``wsvd-20``, ``sa-2``, or several
+    ``a3-20``, ``a3rp-20``, ``svd-20``, ``wsvd-20``, ``mla-32``, ``sa-2``, or several
     joined with ``+``. ValueError for an unknown name."""
     parts = [p.strip() for p in name.split("+")]
     pipelines, needs, rp = [], False, False
@@ -265,6 +296,10 @@ def recipe(name: str) -> Recipe:
                 opts += " ov-stat=rp"
                 rp = True
             pipelines.append(f"attn-lowrank{{{opts}}}")
+            continue
+        m = re.fullmatch(r"mla-(\d+)", p)
+        if m:
+            pipelines.append(f"attn-mla-upcycle{{kv-rank={int(m.group(1))}}}")
             continue
         m = re.fullmatch(r"sa-(\d+)", p)
         if m:

@@ -867,6 +867,9 @@ std::shared_ptr<BoundModule> importHF(std::shared_ptr<BoundContext> ctx,
   auto m = attn::importHuggingFace(c, dir, opts, error);
   if (failed(m))
     throw AttnFailure(error, diags.diags);
+  // Diagnostics about the module as a whole then name the checkpoint. A
+  // name (not a file) location keeps archive paths as recorded: absolute.
+  (**m)->setLoc(NameLoc::get(StringAttr::get(c, dir)));
   return std::make_shared<BoundModule>(std::move(ctx), std::move(*m));
 }
 

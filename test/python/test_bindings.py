@@ -293,6 +293,10 @@ def test_import_hf_equals_attn_import(tiny):
     rel = str(want).replace('"ckpt/model.safetensors"',
                             f'"{tiny / "ckpt" / "model.safetensors"}"')
     assert str(m) == rel
+    # Diagnostics about the whole module name the checkpoint.
+    with pytest.raises(AttnError) as e:
+        m.apply("attn-lowrank{method=a3 param-ratio=0.2}")
+    assert e.value.errors[0].location == str(tiny / "ckpt")
     with pytest.raises(AttnError, match="nope: no such checkpoint directory"):
         attenuate.import_hf(tiny / "nope")
     (tiny / "broken").mkdir()
