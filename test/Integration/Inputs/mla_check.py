@@ -9,6 +9,7 @@
     mla_check.py decode MODULE.mlir WORK_DIR --prefill N --steps 1,1,2
                         [--batch B] [--seed N] [--tol T]
     mla_check.py bpb-compare BEFORE.json AFTER.json [--label L]
+                        [--worse-by X]
 
 `strip-rope` removes every attn.rope op of an imported module (its result
 replaced by its input): a model without RoPE, on which MLA with rope-dim=0 at
@@ -32,7 +33,9 @@ decode steps that feed each call the caches the previous one returned
 matching rows of the full run, and the final caches with the full run's:
 the latent cache must serve decode like the dense one.
 
-`bpb-compare` prints two attn-eval --json results side by side.
+`bpb-compare` prints two attn-eval --json results side by side; with
+--worse-by X it fails unless the second is worse by more than X bits/byte
+(the honesty check on an approximate initialisation).
 """
 
 import argparse
@@ -185,9 +188,15 @@ def decode(args):
 def bpb_compare(args):
     a = json.load(open(args.before))["bits_per_byte"]
     b = json.load(open(args.after))["bits_per_byte"]
-    print(f"{args.label}bits-per-byte {a:.4f} -> {b:.4f} ({b - a:+.4f}, "
-          f"{100 * (b - a) / a:+.1f}%)")
-    return 0
+    line = (f"{args.label}bits-per-byte {a:.4f} -> {b:.4f} ({b - a:+.4f}, "
+            f"{100 * (b - a) / a:+.1f}%)")
+    if args.worse_by is None:
+        print(line)
+        return 0
+    good = b - a > args.worse_by
+    print(f"{line}; must be worse by more than {args.worse_by:g} -> "
+          f"{'PASS' if good else 'FAIL'}")
+    return 0 if good else 1
 
 
 def main():
@@ -220,6 +229,7 @@ def main():
     b.add_argument("before")
     b.add_argument("after")
     b.add_argument("--label", default="")
+    b.add_argument("--worse-by", type=float, default=None)
     args = p.parse_args()
     if args.cmd == "strip-rope":
         strip_rope(args)
