@@ -397,6 +397,11 @@ def main(argv=None) -> int:
     if len(data) <= ctx + 1:
         raise SystemExit(f"the training text has {len(data)} bytes; need more than "
                          f"--context + 1 = {ctx + 1}")
+    vocab = int(cfg["vocab_size"])
+    if int(data.max()) >= vocab:
+        raise SystemExit(f"the training text has byte {int(data.max())} but the model's "
+                         f"vocabulary has {vocab} tokens (the script trains byte-level "
+                         "models)")
     data_t = torch.from_numpy(data)
     rng = np.random.RandomState(args.seed)
     idx = torch.arange(ctx)
