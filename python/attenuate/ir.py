@@ -185,6 +185,10 @@ class Module:
     :func:`attenuate.import_hf`. ``str(m)`` is its textual IR, as
     ``attn-opt`` prints it. Methods that change the IR (``apply``) change
     this object in place and leave it unchanged when they fail.
+
+    Long calls (``apply``, ``run``, evaluation) release the GIL. Different
+    modules may be used from different threads; one module must not be
+    used by two threads at once.
     """
 
     def __init__(self, native: object, context: Context) -> None:

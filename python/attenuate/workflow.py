@@ -59,6 +59,8 @@ def _token_ids(data: TextOrTokens) -> tuple[np.ndarray, str]:
         with open(data, "rb") as f:
             return np.frombuffer(f.read(), np.uint8).astype(np.int64), "byte"
     arr = np.asarray(data)
+    if arr.size == 0 and arr.ndim == 1:
+        arr = arr.astype(np.int64)  # [] is no tokens, not floats
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError("token ids must be a 1-D integer sequence, got "
                          f"{arr.dtype} array of shape {arr.shape}")

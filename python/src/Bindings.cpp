@@ -48,7 +48,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <unistd.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -216,6 +219,37 @@ private:
   std::vector<std::string> excerpts;
   ScopedDiagnosticHandler handler;
 };
+
+/// Runs `f` with file descriptor 2 sent to a temporary file and returns
+/// what was written there. For the short, single-threaded moments when LLVM
+/// reports through llvm::errs() instead of a stream we can pass.
+std::string captureStderr(const std::function<void()> &f) {
+  llvm::errs().flush();
+  std::fflush(stderr);
+  FILE *tmp = std::tmpfile();
+  int saved = tmp ? ::dup(STDERR_FILENO) : -1;
+  if (saved < 0 || ::dup2(::fileno(tmp), STDERR_FILENO) < 0) {
+    if (saved >= 0)
+      ::close(saved);
+    if (tmp)
+      std::fclose(tmp);
+    f();
+    return "";
+  }
+  f();
+  llvm::errs().flush();
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::string out;
+  std::rewind(tmp);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, tmp)) > 0)
+    out.append(buf, n);
+  std::fclose(tmp);
+  return out;
+}
 
 py::list diagsToPython(const std::vector<Diag> &diags) {
   py::object cls = py::module_::import("attenuate.errors").attr("Diagnostic");
@@ -439,10 +473,21 @@ public:
     if (text.starts_with("builtin.module(") && text.ends_with(")"))
       text = text.drop_front(strlen("builtin.module(")).drop_back();
     PassManager pm(c);
-    if (failed(parsePassPipeline(text, pm, errOs)))
-      throw AttnFailure("invalid pass pipeline '" + pipeline +
-                        "': " + StringRef(parseErrors).trim().str(),
+    LogicalResult parsed = failure();
+    std::string optionErrors = captureStderr(
+        [&] { parsed = parsePassPipeline(text, pm, errOs); });
+    if (failed(parsed)) {
+      // The option parser (llvm::cl) says why a value is bad on stderr
+      // only; that line belongs in the exception.
+      std::string why = StringRef(optionErrors).trim().str();
+      if (!why.empty())
+        why = StringRef(why).ltrim(": ").str() + "; ";
+      throw AttnFailure("invalid pass pipeline '" + pipeline + "': " + why +
+                            StringRef(parseErrors).trim().str(),
                         diags.diags);
+    }
+    if (!optionErrors.empty())
+      llvm::errs() << optionErrors;
     OwningOpRef<ModuleOp> work(cast<ModuleOp>((*op)->clone()));
     LogicalResult result = failure();
     {
@@ -455,7 +500,6 @@ public:
     if (failed(result) || diags.hasErrors())
       diags.fail("pass pipeline '" + pipeline + "' failed");
     op = std::move(work);
-    ++version;
     jits.clear();
     return diags.nonErrors();
   }
@@ -622,7 +666,6 @@ public:
     llvm::SmallString<256> abs(path);
     (void)llvm::sys::fs::make_absolute(abs);
     (*op)->setLoc(FileLineColLoc::get(context(), abs.str(), 1, 1));
-    ++version;
     jits.clear();
   }
 
@@ -784,8 +827,6 @@ public:
 
   std::shared_ptr<BoundContext> ctx;
   OwningOpRef<ModuleOp> op;
-  /// Bumped by every change of the IR; the Python layer reads it.
-  uint64_t version = 0;
 
 private:
   MLIRContext *context() { return ctx->ctx.get(); }
@@ -933,8 +974,7 @@ PYBIND11_MODULE(_attenuate, m) {
       .def("signature", &BoundModule::signature)
       .def("run", &BoundModule::run)
       .def("evaluate", &BoundModule::evaluate)
-      .def("calibrate", &BoundModule::calibrate)
-      .def_readonly("version", &BoundModule::version);
+      .def("calibrate", &BoundModule::calibrate);
 
   m.def("import_hf", &importHF, py::arg("context"), py::arg("dir"));
   m.def("is_registered_pass", &isRegisteredPass, py::arg("name"));

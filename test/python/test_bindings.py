@@ -193,6 +193,22 @@ def test_params_on_a_module_without_archives():
     np.testing.assert_allclose(m.run("lin", x.tolist())[0], 2 * (x @ w.T), rtol=1e-6)
 
 
+def test_context_archives_override(tmp_path):
+    from attenuate import safetensors_io
+    w = np.arange(12, dtype=np.float32).reshape(4, 3)
+    safetensors_io.save_file({"w": w}, str(tmp_path / "w.safetensors"))
+    ctx = attenuate.Context(archives=[tmp_path / "w.safetensors"])
+    m = Module.parse(LINEAR, context=ctx)
+    assert m.archives == [str(tmp_path / "w.safetensors")]
+    np.testing.assert_array_equal(m.params["w"], w)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(m.run("lin", x)[0], x @ w.T)
+    # A missing archive is an error naming it, not a crash.
+    bad = Module.parse(LINEAR, context=attenuate.Context(archives=[tmp_path / "absent.safetensors"]))
+    with pytest.raises(AttnError, match="absent.safetensors"):
+        bad.params["w"]
+
+
 def test_params_save_and_module_save(tiny, tmp_path):
     from attenuate import safetensors_io
     ctx = attenuate.Context()
@@ -344,6 +360,10 @@ def test_unknown_pass_and_bad_options(tiny):
         m.apply("no-such-pass")
     with pytest.raises(AttnError, match="no such option bogus"):
         m.apply("attn-report{bogus=1}")
+    with pytest.raises(AttnError, match="'abc' value invalid for long argument"):
+        m.apply("attn-report{seq-len=abc}")
+    with pytest.raises(AttnError, match="unbalanced parentheses"):
+        m.apply("func.func(")
     with pytest.raises(AttnError, match="option 'format' must be 'text' or 'json'"):
         m.apply("attn-report{format=xml}")
     with pytest.raises(AttnError, match="option 'stats' is required"):
