@@ -306,25 +306,6 @@ bool readFully(int fd, uint8_t *buf, size_t len, uint64_t offset,
   return true;
 }
 
-bool writeFully(int fd, const uint8_t *buf, size_t len, std::string &msg) {
-  while (len > 0) {
-    ssize_t put = ::write(fd, buf, len);
-    if (put < 0) {
-      if (errno == EINTR)
-        continue;
-      msg = "write failed: " + errnoText(errno);
-      return false;
-    }
-    if (put == 0) {
-      msg = "write failed: no progress";
-      return false;
-    }
-    buf += put;
-    len -= static_cast<size_t>(put);
-  }
-  return true;
-}
-
 /// Owns a descriptor for the length of a function.
 struct FdCloser {
   int fd;
@@ -380,14 +361,6 @@ bool readAs(const SafetensorsFile &file, const TensorInfo &t,
   out.resize(count);
   detail::convertElements(t.dtype, src, count, out.data());
   return true;
-}
-
-void discardTemporary(int &fd, const std::string &tmpPath) {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-    ::unlink(tmpPath.c_str());
-  }
 }
 
 } // namespace
@@ -568,13 +541,14 @@ bool SafetensorsFile::checkFinite(const TensorInfo &t,
   return false;
 }
 
-SafetensorsWriter::~SafetensorsWriter() { discardTemporary(fd_, tmpPath_); }
+// The AtomicFile member discards an unfinished temporary.
+SafetensorsWriter::~SafetensorsWriter() = default;
 
 bool SafetensorsWriter::open(const std::string &path,
                              const std::vector<Decl> &decls,
                              const std::map<std::string, std::string> &metadata,
                              std::string &error) {
-  if (fd_ >= 0) {
+  if (file_.isOpen()) {
     error = path + ": writer is already open for " + path_;
     return false;
   }
@@ -658,26 +632,14 @@ bool SafetensorsWriter::open(const std::string &path,
   }
 
   path_ = path;
-  tmpPath_ = path + ".tmp." + std::to_string(::getpid());
-  fd_ =
-      ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd_ < 0) {
-    error = path + ": cannot create temporary file " + tmpPath_ + ": " +
-            errnoText(errno);
+  if (!file_.open(path, error))
     return false;
-  }
   uint8_t length[8];
   for (size_t i = 0; i < 8; ++i)
     length[i] =
         static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
-  std::string msg;
-  if (!writeFully(fd_, length, 8, msg) ||
-      !writeFully(fd_, reinterpret_cast<const uint8_t *>(header.data()),
-                  header.size(), msg)) {
-    discardTemporary(fd_, tmpPath_);
-    error = path + ": " + msg;
+  if (!file_.write(length, 8, error) || !file_.write(header, error))
     return false;
-  }
   expected_ = offset;
   written_ = 0;
   return true;
@@ -685,64 +647,38 @@ bool SafetensorsWriter::open(const std::string &path,
 
 bool SafetensorsWriter::write(const void *data, size_t bytes,
                               std::string &error) {
-  if (fd_ < 0) {
+  if (!file_.isOpen()) {
     error = (path_.empty() ? std::string("<writer>") : path_) +
             ": writer is not open";
     return false;
   }
   if (bytes > expected_ - written_) {
-    discardTemporary(fd_, tmpPath_);
+    file_.discard();
     error = path_ + ": " + std::to_string(bytes) +
             " bytes written past the declared data size of " +
             std::to_string(expected_);
     return false;
   }
-  std::string msg;
-  if (!writeFully(fd_, static_cast<const uint8_t *>(data), bytes, msg)) {
-    discardTemporary(fd_, tmpPath_);
-    error = path_ + ": " + msg;
+  if (!file_.write(data, bytes, error))
     return false;
-  }
   written_ += bytes;
   return true;
 }
 
 bool SafetensorsWriter::finish(std::string &error) {
-  if (fd_ < 0) {
+  if (!file_.isOpen()) {
     error = (path_.empty() ? std::string("<writer>") : path_) +
             ": writer is not open";
     return false;
   }
   if (written_ != expected_) {
-    discardTemporary(fd_, tmpPath_);
+    file_.discard();
     error = path_ + ": only " + std::to_string(written_) + " of " +
             std::to_string(expected_) + " declared data bytes were written";
     return false;
   }
-  // Without fsync before rename, a crash can leave the new name pointing at
-  // a file whose blocks were never written.
-  if (::fsync(fd_) != 0) {
-    int err = errno;
-    discardTemporary(fd_, tmpPath_);
-    error = path_ + ": fsync failed: " + errnoText(err);
-    return false;
-  }
-  int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmpPath_.c_str());
-    error = path_ + ": close failed: " + errnoText(err);
-    return false;
-  }
-  if (::rename(tmpPath_.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmpPath_.c_str());
-    error = path_ + ": cannot rename " + tmpPath_ +
-            " into place: " + errnoText(err);
-    return false;
-  }
-  return true;
+  // fsync, then the rename.
+  return file_.commit(error);
 }
 
 bool SafetensorsWriter::writeFile(

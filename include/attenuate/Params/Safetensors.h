@@ -8,6 +8,7 @@
 #define ATTENUATE_PARAMS_SAFETENSORS_H
 
 #include "attenuate/Params/DType.h"
+#include "attenuate/Support/AtomicFile.h"
 
 #include <cstdint>
 #include <map>
@@ -100,9 +101,11 @@ struct TensorToWrite {
 
 /// Streaming writer. All tensor names/dtypes/shapes are declared up front (the
 /// header comes first in the format); then data is appended tensor by tensor
-/// in declaration order, so a pass never holds more than one tensor. Writes to
-/// `path + ".tmp.<pid>"` and renames on finish(), so a failed or interrupted
-/// write never leaves a truncated file nor touches an existing `path`.
+/// in declaration order, so a pass never holds more than one tensor. Writes
+/// through attenuate::AtomicFile (a temporary beside `path`, renamed on
+/// finish()), so a failed or interrupted write never leaves a truncated file
+/// nor touches an existing `path`; a device such as /dev/null is written in
+/// place, never replaced.
 class SafetensorsWriter {
 public:
   SafetensorsWriter() = default;
@@ -133,8 +136,8 @@ public:
                         std::string &error);
 
 private:
-  std::string path_, tmpPath_;
-  int fd_ = -1;
+  std::string path_;
+  attenuate::AtomicFile file_;
   uint64_t expected_ = 0, written_ = 0;
 };
 

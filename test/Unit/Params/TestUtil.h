@@ -73,11 +73,13 @@ inline bool exists(const std::string &path) {
   return ::access(path.c_str(), F_OK) == 0;
 }
 
-/// Directory entries whose name contains ".tmp.", i.e. writer leftovers.
+/// Directory entries whose name contains ".tmp", i.e. writer leftovers
+/// (AtomicFile names its temporaries "<path>.tmp-<pid>-<n>" where the file
+/// system cannot hold an unnamed one).
 inline int countTemporaries(const std::string &dir) {
   int n = 0;
   for (const auto &e : std::filesystem::directory_iterator(dir))
-    n += e.path().filename().string().find(".tmp.") != std::string::npos;
+    n += e.path().filename().string().find(".tmp") != std::string::npos;
   return n;
 }
 
