@@ -12,28 +12,24 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attenuate/Conversion/Passes.h"
 #include "attenuate/Dialect/Attn/IR/AttnOps.h"
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Dialect/Attn/Transforms/Passes.h"
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/LanguageModel.h"
+#include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Import/HuggingFace.h"
 #include "attenuate/Params/ParamStore.h"
 #include "attenuate/Params/Safetensors.h"
-#include "attenuate/Pipelines/Pipelines.h"
-#include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -51,14 +47,13 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <unistd.h>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace py = pybind11;
@@ -263,35 +258,16 @@ py::list diagsToPython(const std::vector<Diag> &diags) {
 // Context and module
 //===----------------------------------------------------------------------===//
 
-void registerEverythingOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    registerAllPasses();
-    attn::registerAttnPasses();
-    attn::registerAttnConversionPasses();
-    attn::registerAttnPipelines();
-  });
-}
-
-/// An MLIRContext with every upstream dialect and attn, as in attn-opt, and
-/// the lock that orders parameter writes against calls that read them (a
+/// An MLIRContext with every upstream dialect and attn, as the tools make
+/// it (ToolSupport.h), and the lock that orders parameter writes against calls that read them (a
 /// replaced tensor frees the bytes a running JIT could be reading).
 struct BoundContext {
   std::unique_ptr<MLIRContext> ctx;
   std::shared_mutex paramsMutex;
 
   explicit BoundContext(const std::vector<std::string> &archives) {
-    registerEverythingOnce();
-    DialectRegistry registry;
-    registerAllDialects(registry);
-    registerAllExtensions(registry);
-    attn::registerAttnDialect(registry);
-    ctx = std::make_unique<MLIRContext>(registry);
-    // As the tools do: the JIT's pipeline then finds every dialect ready.
-    ctx->loadAllAvailableDialects();
-    attn::ParamOptions opts;
-    opts.archivesOverride = archives;
-    attn::setParamOptions(ctx.get(), std::move(opts));
+    attn::registerAllAttnToolPasses();
+    ctx = attn::makeToolContext(archives);
   }
 };
 
@@ -917,7 +893,7 @@ std::shared_ptr<BoundModule> importHF(std::shared_ptr<BoundContext> ctx,
 /// A pass or pass pipeline of that name is registered (the Python layer
 /// uses it to say which compression passes this build has).
 bool isRegisteredPass(const std::string &name) {
-  registerEverythingOnce();
+  attn::registerAllAttnToolPasses();
   return PassInfo::lookup(name) != nullptr ||
          PassPipelineInfo::lookup(name) != nullptr;
 }
