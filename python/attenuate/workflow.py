@@ -272,7 +272,8 @@ RECIPES = {
                "of R values per token and layer, e.g. mla-32",
     "sa-<N>": "Shared Attention: the N layers whose attention is most similar "
               "to the previous layer's reuse it (attn-share-attention)",
-    "A+B": "recipes applied in order, e.g. sa-1+a3-20",
+    "A+B": "recipes applied in order, e.g. a3-20+sa-2 (low-rank passes "
+           "refuse layers that already share attention, so sa comes last)",
 }
 
 

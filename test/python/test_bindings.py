@@ -457,8 +457,8 @@ def test_docstrings_and_help():
 
 
 def test_recipes():
-    r = attenuate.recipe("sa-2+a3-20")
-    assert r.needs_stats and r.passes() == ["attn-share-attention", "attn-lowrank"]
+    r = attenuate.recipe("a3-20+sa-2")
+    assert r.needs_stats and r.passes() == ["attn-lowrank", "attn-share-attention"]
     assert "param-ratio=0.2" in r.pipeline
     assert attenuate.recipe("svd-30").needs_stats is False
     assert attenuate.recipe("none").pipeline == ""
@@ -466,6 +466,18 @@ def test_recipes():
         attenuate.recipe("zip-9")
     assert attenuate.is_registered_pass("attn-report")
     assert not attenuate.is_registered_pass("no-such-pass")
+
+
+def test_compress_chains(tiny):
+    m = Module.load(tiny / "tiny.mlir")
+    ids = np.random.default_rng(2).integers(0, 256, 600)
+    c = attenuate.compress(m, "a3-20+sa-1", calibration=ids, calibration_tokens=512)
+    before, after = (x.report()["functions"][0]["total"] for x in (m, c))
+    assert after["param_bytes"] < before["param_bytes"]
+    assert after["kv_bytes_per_token"] < before["kv_bytes_per_token"]
+    assert str(m) == str(Module.load(tiny / "tiny.mlir"))  # the input is kept
+    with pytest.raises(ValueError, match="needs calibration"):
+        attenuate.compress(m, "a3-20")
 
 
 def test_command_line(tiny, tmp_path):
