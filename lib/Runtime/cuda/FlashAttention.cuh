@@ -355,9 +355,8 @@ ATTN_DEVICE void flashAttentionBody(const FlashParams &p, char *smemRaw) {
         for (int dt = 0; dt < kDT; ++dt) {
           const int col = dvCol0 + dt * 8 + 2 * tq;
           if (col < p.dv) {
-            const uint32_t bits = Elem<T>::pack(o[mt][dt][2 * h] * inv,
-                                                o[mt][dt][2 * h + 1] * inv);
-            std::memcpy(out + col, &bits, sizeof(bits));
+            store32(out + col, Elem<T>::pack(o[mt][dt][2 * h] * inv,
+                                             o[mt][dt][2 * h + 1] * inv));
           }
         }
       } else {
@@ -370,10 +369,8 @@ ATTN_DEVICE void flashAttentionBody(const FlashParams &p, char *smemRaw) {
 #pragma unroll
         for (int dt = 0; dt < kDT; ++dt) {
           const int col = dvCol0 + dt * 8 + 2 * tq;
-          if (col < p.dv) {
-            out[col] = o[mt][dt][2 * h];
-            out[col + 1] = o[mt][dt][2 * h + 1];
-          }
+          if (col < p.dv)
+            storeFloat2(out + col, o[mt][dt][2 * h], o[mt][dt][2 * h + 1]);
         }
         if (warpD == 0 && tq == 0) {
           p.partialStats[2 * row] = mRow[mt][h];

@@ -87,6 +87,7 @@ struct FlashConfig {
                 "each warp's output columns come in 16s");
   static_assert(kBlockN % 16 == 0, "key tiles in 16s");
   static_assert(!kSharedKV || kDv <= kDqk, "v is a prefix of k");
+  static_assert(kSmemBytes <= 227 * 1024, "over sm_90's shared memory per block");
 };
 
 

@@ -25,6 +25,7 @@
 #if defined(ATTN_CUDA_EMULATE)
 #include "Emulator.h"
 #include <cmath>
+#include <stdexcept>
 #define ATTN_DEVICE inline
 #define ATTN_RESTRICT
 #else
@@ -198,6 +199,34 @@ template <int kPending> ATTN_DEVICE void cpAsyncWait() {
   emu::cpAsyncWait(kPending);
 #else
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+#endif
+}
+
+//===----------------------------------------------------------------------===//
+// Stores
+//===----------------------------------------------------------------------===//
+
+/// One 32-bit store to a 4-byte aligned address. (memcpy would tell nvcc
+/// nothing about alignment, and it emits four byte stores.)
+ATTN_DEVICE void store32(void *dst, uint32_t bits) {
+#if defined(ATTN_CUDA_EMULATE)
+  if (reinterpret_cast<uintptr_t>(dst) % 4 != 0)
+    throw std::runtime_error("store32 to a misaligned address");
+  std::memcpy(dst, &bits, sizeof(bits));
+#else
+  *reinterpret_cast<uint32_t *>(dst) = bits;
+#endif
+}
+
+/// Two floats in one 64-bit store to an 8-byte aligned address.
+ATTN_DEVICE void storeFloat2(float *dst, float a, float b) {
+#if defined(ATTN_CUDA_EMULATE)
+  if (reinterpret_cast<uintptr_t>(dst) % 8 != 0)
+    throw std::runtime_error("storeFloat2 to a misaligned address");
+  dst[0] = a;
+  dst[1] = b;
+#else
+  *reinterpret_cast<float2 *>(dst) = make_float2(a, b);
 #endif
 }
 
