@@ -500,6 +500,108 @@ public:
     func::ReturnOp::create(b, loc("forward"), returned);
   }
 
+  /// The training partition of the attention input projections (see
+  /// HFImportOptions::training): what an autograd system splits out of the
+  /// model for them, with X_i the input of layer i's projections (after
+  /// input_layernorm).
+  void buildTraining(ModuleOp module) {
+    int64_t hq = config.heads, hkv = config.kvHeads, d = config.headDim;
+    struct Proj {
+      const char *name;
+      int64_t out;
+    };
+    const Proj projs[] = {{"self_attn.q_proj", hq * d},
+                          {"self_attn.k_proj", hkv * d},
+                          {"self_attn.v_proj", hkv * d}};
+    Type xType = activation(config.hidden);
+    auto savedName = [](int64_t i) {
+      return Names::layer(i, "self_attn.qkv_input");
+    };
+    auto layerAttr = [&](int64_t i) { return b.getI64IntegerAttr(i); };
+    auto tagLayer = [&](Block *block, Operation *before, int64_t i) {
+      auto begin = before ? std::next(before->getIterator()) : block->begin();
+      for (Operation &op : llvm::make_range(begin, block->end()))
+        op.setAttr(AttnDialect::kLayerAttrName, layerAttr(i));
+    };
+    auto savedAttrs = [&](int64_t i) {
+      return b.getDictionaryAttr(
+          {b.getNamedAttr("attn.saved", b.getStringAttr(savedName(i))),
+           b.getNamedAttr(AttnDialect::kLayerAttrName, layerAttr(i))});
+    };
+
+    // @qkv_forward(X_0 .. X_{L-1}) -> (Q_0, K_0, V_0, ..., X_0 .. X_{L-1}).
+    SmallVector<Type> fwdIn(config.layers, xType), fwdOut;
+    for (int64_t i = 0; i < config.layers; ++i)
+      for (const Proj &p : projs)
+        fwdOut.push_back(activation(p.out));
+    fwdOut.append(config.layers, xType);
+    b.setInsertionPointToEnd(module.getBody());
+    auto fwd = func::FuncOp::create(b, loc("qkv_forward"), "qkv_forward",
+                                    b.getFunctionType(fwdIn, fwdOut));
+    // A name, not a symbol reference: a reference would count as a use of
+    // @qkv_backward, which passes read as a call.
+    fwd->setAttr("attn.backward", b.getStringAttr("qkv_backward"));
+    Block *entry = fwd.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    SmallVector<Value> outs, saved;
+    for (int64_t i = 0; i < config.layers; ++i) {
+      Value x = entry->getArgument(i);
+      x.setLoc(loc(savedName(i)));
+      Operation *before = entry->empty() ? nullptr : &entry->back();
+      for (const Proj &p : projs)
+        outs.push_back(linear(x, i, p.name, p.out, /*bias=*/false));
+      tagLayer(entry, before, i);
+      saved.push_back(x);
+    }
+    unsigned numOuts = outs.size();
+    outs.append(saved);
+    func::ReturnOp::create(b, loc("qkv_forward"), outs);
+    for (int64_t i = 0; i < config.layers; ++i)
+      fwd.setResultAttrs(numOuts + i, savedAttrs(i));
+
+    // @qkv_backward(X_0 .. X_{L-1}, dQ_0, dK_0, dV_0, ...)
+    //   -> (dX_0, dW_q0, dW_k0, dW_v0, ...).
+    SmallVector<Type> bwdIn(config.layers, xType), bwdOut;
+    for (int64_t i = 0; i < config.layers; ++i) {
+      bwdOut.push_back(xType);
+      for (const Proj &p : projs) {
+        bwdIn.push_back(activation(p.out));
+        bwdOut.push_back(RankedTensorType::get({p.out, config.hidden}, f32));
+      }
+    }
+    b.setInsertionPointToEnd(module.getBody());
+    auto bwd = func::FuncOp::create(b, loc("qkv_backward"), "qkv_backward",
+                                    b.getFunctionType(bwdIn, bwdOut));
+    entry = bwd.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    SmallVector<Value> grads;
+    for (int64_t i = 0; i < config.layers; ++i) {
+      bwd.setArgAttrs(i, savedAttrs(i));
+      Value x = entry->getArgument(i);
+      x.setLoc(loc(savedName(i)));
+      Operation *before = entry->empty() ? nullptr : &entry->back();
+      Value dx;
+      SmallVector<Value> dws;
+      for (auto [j, p] : llvm::enumerate(projs)) {
+        std::string prefix = Names::layer(i, p.name);
+        Value dy = entry->getArgument(config.layers + 3 * i + j);
+        dy.setLoc(loc(prefix + ".grad_output"));
+        Location opLoc = loc(prefix);
+        Value w = param(prefix + ".weight", opLoc);
+        dws.push_back(LinearGradWeightOp::create(
+            b, opLoc, RankedTensorType::get({p.out, config.hidden}, f32), dy,
+            x));
+        // X feeds all three projections: its gradient is their sum.
+        Value part = LinearGradInputOp::create(b, opLoc, xType, dy, w);
+        dx = dx ? arith::AddFOp::create(b, opLoc, dx, part).getResult() : part;
+      }
+      tagLayer(entry, before, i);
+      grads.push_back(dx);
+      grads.append(dws);
+    }
+    func::ReturnOp::create(b, loc("qkv_backward"), grads);
+  }
+
 private:
   Location loc(const Twine &name) {
     return NameLoc::get(StringAttr::get(ctx, name));
@@ -802,6 +904,16 @@ mlir::attn::importHuggingFace(MLIRContext *ctx, StringRef dir,
       !checkTensors(config, store, primary, sharded, listed, error))
     return failure();
 
+  // The training partition has no bias gradient op to express dB = Σ dY.
+  if (options.training && config.qkvBias) {
+    error = (Twine(dir) + "/config.json: --training: the Q/K/V projections "
+                          "have biases (" +
+             config.architecture +
+             "), whose gradients the training partition does not express")
+                .str();
+    return failure();
+  }
+
   ctx->loadDialect<AttnDialect, func::FuncDialect, tensor::TensorDialect,
                    arith::ArithDialect>();
   OwningOpRef<ModuleOp> module(ModuleOp::create(UnknownLoc::get(ctx)));
@@ -811,7 +923,10 @@ mlir::attn::importHuggingFace(MLIRContext *ctx, StringRef dir,
     paths.push_back(b.getStringAttr(p));
   (*module)->setAttr(AttnDialect::kParamsAttrName, b.getArrayAttr(paths));
   (*module)->setAttr("attn.source", sourceAttr(ctx, config));
-  ForwardBuilder(ctx, config, store).build(*module);
+  if (options.training)
+    ForwardBuilder(ctx, config, store).buildTraining(*module);
+  else
+    ForwardBuilder(ctx, config, store).build(*module);
 
   // The checks above should make this unreachable; if a verifier disagrees,
   // say so rather than hand out invalid IR.

@@ -33,7 +33,9 @@ void mlir::attn::buildLowerToCpuPipeline(OpPassManager &pm,
   std::string keep =
       options.reference
           ? "checks=report"
-          : "checks=report keep=attn.linear,attn.mlp,attn.attention";
+          : "checks=report keep=attn.linear,attn.mlp,attn.attention,"
+            "attn.linear_grad_weight,attn.linear_grad_input,"
+            "attn.pamm_compress,attn.pamm_grad_weight";
   std::string pipeline =
       "attn-params-to-args,"
       "convert-attn-to-linalg{" +

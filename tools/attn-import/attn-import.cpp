@@ -1,6 +1,7 @@
 //===- attn-import.cpp - checkpoints to attn IR ---------------------------===//
 //
 //   attn-import hf <checkpoint-dir> -o model.mlir
+//   attn-import hf <checkpoint-dir> --training -o train.mlir
 //
 // Every failure is one line on stderr, `attn-import: <file>: <message>`,
 // with exit code 1; the output file is written through a temporary file and
@@ -37,6 +38,14 @@ static cl::opt<std::string> outputFile("o",
                                                 "stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::sub(hfCommand));
+
+static cl::opt<bool>
+    training("training",
+             cl::desc("Emit the training partition of the Q/K/V projections "
+                      "(@qkv_forward saving each layer's input, "
+                      "@qkv_backward computing dX and dW) instead of "
+                      "@forward"),
+             cl::init(false), cl::sub(hfCommand));
 
 static int fail(const std::string &message) {
   llvm::errs() << "attn-import: " << message << "\n";
@@ -84,6 +93,7 @@ int main(int argc, char **argv) {
 
   bool toStdout = outputFile == "-";
   attn::HFImportOptions options;
+  options.training = training;
   if (!toStdout) {
     StringRef parent = llvm::sys::path::parent_path(outputFile);
     options.outputDir = parent.empty() ? "." : parent.str();

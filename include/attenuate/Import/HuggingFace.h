@@ -25,6 +25,13 @@ struct HFImportOptions {
   /// together; empty means absolute paths (e.g. for a module printed to
   /// stdout).
   std::string outputDir;
+  /// Instead of @forward, the training partition of every layer's Q/K/V
+  /// projections: @qkv_forward (layer inputs X_i -> Q, K, V of every layer,
+  /// then the saved X_i) and @qkv_backward (saved X_i, then dQ, dK, dV ->
+  /// dX_i, dW_q, dW_k, dW_v per layer). Saved values are the forward's
+  /// results and the backward's arguments marked `attn.saved = "<name>"`;
+  /// the forward names its backward with `attn.backward = "qkv_backward"`.
+  bool training = false;
 };
 
 /// Imports the checkpoint in `dir`. On failure returns failure() and sets

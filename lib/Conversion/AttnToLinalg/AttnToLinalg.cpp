@@ -827,6 +827,529 @@ struct CacheUpdateOpLowering : OpConversionPattern<CacheUpdateOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// Training: attn.linear_grad_weight, attn.linear_grad_input
+//===----------------------------------------------------------------------===//
+
+struct LinearGradWeightOpLowering : OpConversionPattern<LinearGradWeightOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(LinearGradWeightOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value dy = adaptor.getGradOutput(), x = adaptor.getInput();
+    Type elementType = tensorType(dy).getElementType();
+    unsigned lead = tensorType(dy).getRank() - 1;
+    SmallVector<OpFoldResult> sizes = {
+        tensor::getMixedSize(rewriter, loc, dy, lead),
+        tensor::getMixedSize(rewriter, loc, x, lead)};
+    Value init = filled(rewriter, loc, sizes, elementType,
+                        floatConst(rewriter, loc, elementType, 0.0));
+    // Loops (o, i, tokens...): dw[o, i] = Σ_t dy[t, o] · x[t, i].
+    unsigned numLoops = lead + 2;
+    SmallVector<unsigned> dyDims, xDims;
+    for (unsigned d = 0; d < lead; ++d) {
+      dyDims.push_back(d + 2);
+      xDims.push_back(d + 2);
+    }
+    dyDims.push_back(0);
+    xDims.push_back(1);
+    SmallVector<IteratorType> iterators(numLoops, IteratorType::reduction);
+    iterators[0] = iterators[1] = IteratorType::parallel;
+    Value dw =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{init.getType()}, ValueRange{dy, x},
+            ValueRange{init},
+            SmallVector<AffineMap>{dimsMap(ctx, numLoops, dyDims),
+                                   dimsMap(ctx, numLoops, xDims),
+                                   dimsMap(ctx, numLoops, {0, 1})},
+            iterators,
+            [](OpBuilder &b, Location l, ValueRange args) {
+              Value prod = arith::MulFOp::create(b, l, args[0], args[1]);
+              yield(b, l, arith::AddFOp::create(b, l, args[2], prod));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, castTo(rewriter, loc, dw, op.getType()));
+    return success();
+  }
+};
+
+struct LinearGradInputOpLowering : OpConversionPattern<LinearGradInputOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(LinearGradInputOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value dy = adaptor.getGradOutput(), w = adaptor.getWeight();
+    Type elementType = tensorType(dy).getElementType();
+    unsigned rank = tensorType(dy).getRank();
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, dy);
+    sizes.back() = tensor::getMixedSize(rewriter, loc, w, 1);
+    Value init = filled(rewriter, loc, sizes, elementType,
+                        floatConst(rewriter, loc, elementType, 0.0));
+    // Loops (tokens..., i, o): dx[t, i] = Σ_o dy[t, o] · w[o, i].
+    unsigned numLoops = rank + 1;
+    SmallVector<unsigned> dyDims = range(rank - 1);
+    dyDims.push_back(rank);
+    Value dx = linalg::GenericOp::create(
+                   rewriter, loc, TypeRange{init.getType()}, ValueRange{dy, w},
+                   ValueRange{init},
+                   SmallVector<AffineMap>{
+                       dimsMap(ctx, numLoops, dyDims),
+                       dimsMap(ctx, numLoops, {rank, rank - 1}),
+                       dimsMap(ctx, numLoops, range(rank))},
+                   reductionLast(numLoops),
+                   [](OpBuilder &b, Location l, ValueRange args) {
+                     Value prod = arith::MulFOp::create(b, l, args[0], args[1]);
+                     yield(b, l, arith::AddFOp::create(b, l, args[2], prod));
+                   })
+                   .getResult(0);
+    rewriter.replaceOp(op, castTo(rewriter, loc, dx, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.pamm_compress
+//===----------------------------------------------------------------------===//
+
+Value i64Const(OpBuilder &b, Location loc, uint64_t value) {
+  return arith::ConstantIntOp::create(b, loc, b.getI64Type(),
+                                      static_cast<int64_t>(value));
+}
+
+/// k = clamp(ceil(ratio · b), 1, b) as i64 for `tokens` (index), with the
+/// ceiling of the f64 product taken as trunc + 1 when the product is larger,
+/// exactly as PammCompressOp::numGenerators.
+Value numGenerators(OpBuilder &b, Location loc, Value tokens, double ratio) {
+  Value b64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), tokens);
+  Value product = arith::MulFOp::create(
+      b, loc, arith::SIToFPOp::create(b, loc, b.getF64Type(), b64),
+      arith::ConstantOp::create(b, loc, b.getF64FloatAttr(ratio)));
+  Value k = arith::FPToSIOp::create(b, loc, b.getI64Type(), product);
+  Value below = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::OLT,
+      arith::SIToFPOp::create(b, loc, b.getF64Type(), k), product);
+  k = arith::SelectOp::create(
+      b, loc, below, arith::AddIOp::create(b, loc, k, i64Const(b, loc, 1)), k);
+  k = arith::MaxSIOp::create(b, loc, k, i64Const(b, loc, 1));
+  return arith::MinSIOp::create(b, loc, k, b64);
+}
+
+/// splitmix64 at state seed + (j + 1)·γ, in i64 wrapping arithmetic.
+Value splitmix64(OpBuilder &b, Location loc, Value seed, Value j) {
+  Value z = arith::AddIOp::create(
+      b, loc, seed,
+      arith::MulIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, j, i64Const(b, loc, 1)),
+          i64Const(b, loc, 0x9E3779B97F4A7C15ull)));
+  auto mix = [&](Value v, unsigned shift, uint64_t mul) {
+    Value x = arith::XOrIOp::create(
+        b, loc, v, arith::ShRUIOp::create(b, loc, v, i64Const(b, loc, shift)));
+    return mul ? arith::MulIOp::create(b, loc, x, i64Const(b, loc, mul)).getResult()
+               : x;
+  };
+  z = mix(z, 30, 0xBF58476D1CE4E5B9ull);
+  z = mix(z, 27, 0x94D049BB133111EBull);
+  return mix(z, 31, 0);
+}
+
+/// The row-major multi-index of token `t` over `sizes`.
+SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value t,
+                               ArrayRef<Value> sizes) {
+  SmallVector<Value> idx(sizes.size());
+  for (size_t d = sizes.size(); d-- > 0;) {
+    idx[d] = arith::RemUIOp::create(b, loc, t, sizes[d]);
+    t = arith::DivUIOp::create(b, loc, t, sizes[d]);
+  }
+  return idx;
+}
+
+/// The row-major token number of the loop indices [0, sizes.size()).
+Value linearize(OpBuilder &b, Location loc, ArrayRef<Value> sizes) {
+  Value t = indexConst(b, loc, 0);
+  for (size_t d = 0; d < sizes.size(); ++d)
+    t = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, t, sizes[d]),
+        linalg::IndexOp::create(b, loc, d));
+  return t;
+}
+
+struct PammCompressOpLowering : OpConversionPattern<PammCompressOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(PammCompressOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    OpBuilder &b = rewriter;
+    Value x = adaptor.getInput();
+    Type elt = tensorType(x).getElementType();
+    Type i64 = b.getI64Type();
+    unsigned lead = tensorType(x).getRank() - 1;
+    SmallVector<OpFoldResult> xSizes = tensor::getMixedSizes(b, loc, x);
+    SmallVector<OpFoldResult> tokenSizes(xSizes.begin(), xSizes.end() - 1);
+    SmallVector<Value> tokenDims;
+    Value tokens = indexConst(b, loc, 1);
+    for (OpFoldResult s : tokenSizes) {
+      tokenDims.push_back(getValueOrCreateConstantIndexOp(b, loc, s));
+      tokens = arith::MulIOp::create(b, loc, tokens, tokenDims.back());
+    }
+    Value b64 = arith::IndexCastOp::create(b, loc, i64, tokens);
+    Value k64 =
+        numGenerators(b, loc, tokens, op.getRatio().convertToDouble());
+    Value k = arith::IndexCastOp::create(b, loc, b.getIndexType(), k64);
+    OpFoldResult width = xSizes.back();
+    Value zero = indexConst(b, loc, 0), one = indexConst(b, loc, 1);
+
+    // perm = 0 .. b-1, then k steps of the partial Fisher-Yates shuffle.
+    AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, ctx);
+    SmallVector<OpFoldResult> tokenCount{tokens};
+    Value permInit = tensor::EmptyOp::create(b, loc, tokenCount, i64);
+    Value perm =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{permInit.getType()}, ValueRange{},
+            ValueRange{permInit}, SmallVector<AffineMap>{id1},
+            SmallVector<IteratorType>{IteratorType::parallel},
+            [&](OpBuilder &nb, Location l, ValueRange) {
+              yield(nb, l,
+                    arith::IndexCastOp::create(nb, l, i64,
+                                               linalg::IndexOp::create(nb, l, 0)));
+            })
+            .getResult(0);
+    Value seed = i64Const(b, loc, static_cast<uint64_t>(op.getSeed()));
+    perm = scf::ForOp::create(
+               b, loc, zero, k, one, ValueRange{perm},
+               [&](OpBuilder &nb, Location l, Value j, ValueRange iter) {
+                 Value j64 = arith::IndexCastOp::create(nb, l, i64, j);
+                 Value span = arith::SubIOp::create(nb, l, b64, j64);
+                 Value r64 = arith::AddIOp::create(
+                     nb, l, j64,
+                     arith::RemUIOp::create(nb, l, splitmix64(nb, l, seed, j64),
+                                            span));
+                 Value r =
+                     arith::IndexCastOp::create(nb, l, nb.getIndexType(), r64);
+                 Value p = iter[0];
+                 Value pj = tensor::ExtractOp::create(nb, l, p, ValueRange{j});
+                 Value pr = tensor::ExtractOp::create(nb, l, p, ValueRange{r});
+                 p = tensor::InsertOp::create(nb, l, pr, p, ValueRange{j});
+                 p = tensor::InsertOp::create(nb, l, pj, p, ValueRange{r});
+                 scf::YieldOp::create(nb, l, ValueRange{p});
+               })
+               .getResult(0);
+
+    // generators[j, c] = x[token perm[j], c].
+    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    SmallVector<OpFoldResult> cSizes{k, width};
+    Value cInit = tensor::EmptyOp::create(b, loc, cSizes, elt);
+    Value generators =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{cInit.getType()}, ValueRange{}, ValueRange{cInit},
+            SmallVector<AffineMap>{id2},
+            SmallVector<IteratorType>(2, IteratorType::parallel),
+            [&](OpBuilder &nb, Location l, ValueRange) {
+              Value p = tensor::ExtractOp::create(
+                  nb, l, perm, ValueRange{linalg::IndexOp::create(nb, l, 0)});
+              SmallVector<Value> idx = delinearize(
+                  nb, l,
+                  arith::IndexCastOp::create(nb, l, nb.getIndexType(), p),
+                  tokenDims);
+              idx.push_back(linalg::IndexOp::create(nb, l, 1));
+              yield(nb, l, tensor::ExtractOp::create(nb, l, x, idx));
+            })
+            .getResult(0);
+
+    // generatorOf[t] = j when token t is generator j, else -1.
+    Value genOf = filled(b, loc, tokenCount, i64,
+                         i64Const(b, loc, static_cast<uint64_t>(-1)));
+    genOf = scf::ForOp::create(
+                b, loc, zero, k, one, ValueRange{genOf},
+                [&](OpBuilder &nb, Location l, Value j, ValueRange iter) {
+                  Value t = arith::IndexCastOp::create(
+                      nb, l, nb.getIndexType(),
+                      tensor::ExtractOp::create(nb, l, perm, ValueRange{j}));
+                  Value g = tensor::InsertOp::create(
+                      nb, l, arith::IndexCastOp::create(nb, l, i64, j), iter[0],
+                      ValueRange{t});
+                  scf::YieldOp::create(nb, l, ValueRange{g});
+                })
+                .getResult(0);
+
+    Value zeroF = floatConst(b, loc, elt, 0.0);
+    // ‖C_j‖².
+    SmallVector<OpFoldResult> kSize{k};
+    Value normInit = filled(b, loc, kSize, elt, zeroF);
+    Value norm2 =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{normInit.getType()}, ValueRange{generators},
+            ValueRange{normInit},
+            SmallVector<AffineMap>{id2, dimsMap(ctx, 2, {0})},
+            reductionLast(2),
+            [](OpBuilder &nb, Location l, ValueRange args) {
+              Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
+              yield(nb, l, arith::AddFOp::create(nb, l, args[1], sq));
+            })
+            .getResult(0);
+
+    // dots[t, j] = ⟨x_t, C_j⟩; loops (tokens..., j, c).
+    unsigned dotLoops = lead + 2;
+    SmallVector<OpFoldResult> dotSizes(tokenSizes);
+    dotSizes.push_back(k);
+    SmallVector<unsigned> xDims = range(lead);
+    xDims.push_back(lead + 1);
+    Value dotInit = filled(b, loc, dotSizes, elt, zeroF);
+    Value dots =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{dotInit.getType()}, ValueRange{x, generators},
+            ValueRange{dotInit},
+            SmallVector<AffineMap>{dimsMap(ctx, dotLoops, xDims),
+                                   dimsMap(ctx, dotLoops, {lead, lead + 1}),
+                                   dimsMap(ctx, dotLoops, range(lead + 1))},
+            reductionLast(dotLoops),
+            [](OpBuilder &nb, Location l, ValueRange args) {
+              Value prod = arith::MulFOp::create(nb, l, args[0], args[1]);
+              yield(nb, l, arith::AddFOp::create(nb, l, args[2], prod));
+            })
+            .getResult(0);
+
+    // argmax_j ⟨x, C_j⟩²/‖C_j‖² over generators of nonzero norm, ties to
+    // the lowest j; loops (tokens..., j).
+    unsigned argLoops = lead + 1;
+    Value bestInit =
+        filled(b, loc, tokenSizes, elt, floatConst(b, loc, elt, -1.0));
+    Value idxInit = filled(b, loc, tokenSizes, i64, i64Const(b, loc, 0));
+    auto argmax = linalg::GenericOp::create(
+        b, loc, TypeRange{bestInit.getType(), idxInit.getType()},
+        ValueRange{dots, norm2}, ValueRange{bestInit, idxInit},
+        SmallVector<AffineMap>{dimsMap(ctx, argLoops, range(argLoops)),
+                               dimsMap(ctx, argLoops, {lead}),
+                               dimsMap(ctx, argLoops, range(lead)),
+                               dimsMap(ctx, argLoops, range(lead))},
+        reductionLast(argLoops),
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          Value s = args[0], n2 = args[1], best = args[2], bi = args[3];
+          Value valid = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT,
+                                              n2, zeroF);
+          Value score = arith::DivFOp::create(
+              nb, l, arith::MulFOp::create(nb, l, s, s), n2);
+          Value better = arith::AndIOp::create(
+              nb, l, valid,
+              arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, score,
+                                    best));
+          Value j = arith::IndexCastOp::create(
+              nb, l, i64, linalg::IndexOp::create(nb, l, lead));
+          linalg::YieldOp::create(
+              nb, l,
+              ValueRange{arith::SelectOp::create(nb, l, better, score, best),
+                         arith::SelectOp::create(nb, l, better, j, bi)});
+        });
+    Value bestScore = argmax.getResult(0), bestIdx = argmax.getResult(1);
+
+    std::optional<double> eps;
+    if (auto e = op.getEpsilon())
+      eps = e->convertToDouble();
+    if (eps && *eps >= 1.0)
+      eps.reset();
+    Value norms;
+    if (eps) {
+      SmallVector<unsigned> outDims = range(lead);
+      Value normsInit = filled(b, loc, tokenSizes, elt, zeroF);
+      norms = linalg::GenericOp::create(
+                  b, loc, TypeRange{normsInit.getType()}, ValueRange{x},
+                  ValueRange{normsInit},
+                  SmallVector<AffineMap>{dimsMap(ctx, lead + 1, range(lead + 1)),
+                                         dimsMap(ctx, lead + 1, outDims)},
+                  reductionLast(lead + 1),
+                  [](OpBuilder &nb, Location l, ValueRange args) {
+                    Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
+                    yield(nb, l, arith::AddFOp::create(nb, l, args[1], sq));
+                  })
+                  .getResult(0);
+    }
+
+    // Assignment, scale and (with epsilon) the dropped flag per token.
+    AffineMap tokMap = AffineMap::getMultiDimIdentityMap(lead, ctx);
+    SmallVector<Value> inputs{bestScore, bestIdx};
+    if (eps)
+      inputs.push_back(norms);
+    Value fInit = tensor::EmptyOp::create(b, loc, tokenSizes, b.getI32Type());
+    Value aInit = tensor::EmptyOp::create(b, loc, tokenSizes, elt);
+    SmallVector<Value> outputs{fInit, aInit};
+    if (eps)
+      outputs.push_back(tensor::EmptyOp::create(b, loc, tokenSizes, elt));
+    SmallVector<AffineMap> maps(inputs.size() + outputs.size(), tokMap);
+    SmallVector<Type> resultTypes;
+    for (Value o : outputs)
+      resultTypes.push_back(o.getType());
+    Value oneF = floatConst(b, loc, elt, 1.0);
+    auto assign = linalg::GenericOp::create(
+        b, loc, resultTypes, inputs, outputs, maps,
+        SmallVector<IteratorType>(lead, IteratorType::parallel),
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          Value best = args[0], bi = args[1];
+          Value t = linearize(nb, l, tokenDims);
+          Value g = tensor::ExtractOp::create(nb, l, genOf, ValueRange{t});
+          Value isGen = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge,
+                                              g, i64Const(nb, l, 0));
+          SmallVector<Value> at;
+          for (unsigned d = 0; d < lead; ++d)
+            at.push_back(linalg::IndexOp::create(nb, l, d));
+          Value bIndex =
+              arith::IndexCastOp::create(nb, l, nb.getIndexType(), bi);
+          at.push_back(bIndex);
+          Value dot = tensor::ExtractOp::create(nb, l, dots, at);
+          Value n2 =
+              tensor::ExtractOp::create(nb, l, norm2, ValueRange{bIndex});
+          Value none = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT,
+                                             best, zeroF);
+          Value scale = arith::SelectOp::create(
+              nb, l, none, zeroF, arith::DivFOp::create(nb, l, dot, n2));
+          scale = arith::SelectOp::create(nb, l, isGen, oneF, scale);
+          Value f = arith::SelectOp::create(nb, l, isGen, g, bi);
+          SmallVector<Value> results{
+              arith::TruncIOp::create(nb, l, nb.getI32Type(), f), scale};
+          if (eps) {
+            // ‖x − αC‖² = ‖x‖² − ⟨x, C⟩²/‖C‖²; NaN counts as dropped.
+            Value xx = args[2];
+            Value err = arith::SubFOp::create(
+                nb, l, xx, arith::MaximumFOp::create(nb, l, best, zeroF));
+            Value bound = arith::MulFOp::create(
+                nb, l, floatConst(nb, l, elt, *eps), xx);
+            Value bad = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::UGT,
+                                              err, bound);
+            Value drop = arith::AndIOp::create(
+                nb, l, bad,
+                arith::XOrIOp::create(
+                    nb, l, isGen,
+                    arith::ConstantIntOp::create(nb, l, nb.getI1Type(), 1)));
+            results[1] = arith::SelectOp::create(nb, l, drop, zeroF, scale);
+            results.push_back(arith::SelectOp::create(nb, l, drop, oneF, zeroF));
+          }
+          linalg::YieldOp::create(nb, l, results);
+        });
+    Value assignment = assign.getResult(0), scale = assign.getResult(1);
+
+    if (eps) {
+      // β = b / (b − η) for η dropped tokens, applied to every scale.
+      Value etaInit = filled(b, loc, ArrayRef<OpFoldResult>(), elt, zeroF);
+      Value eta =
+          linalg::GenericOp::create(
+              b, loc, TypeRange{etaInit.getType()}, ValueRange{assign.getResult(2)},
+              ValueRange{etaInit},
+              SmallVector<AffineMap>{tokMap, AffineMap::get(lead, 0, ctx)},
+              SmallVector<IteratorType>(lead, IteratorType::reduction),
+              [](OpBuilder &nb, Location l, ValueRange args) {
+                yield(nb, l, arith::AddFOp::create(nb, l, args[1], args[0]));
+              })
+              .getResult(0);
+      Value etaScalar = tensor::ExtractOp::create(b, loc, eta, ValueRange{});
+      Value bF = arith::UIToFPOp::create(b, loc, elt, b64);
+      Value beta = arith::DivFOp::create(
+          b, loc, bF, arith::SubFOp::create(b, loc, bF, etaScalar));
+      scale = elementwise(b, loc, ValueRange{scale}, scale,
+                          [&](OpBuilder &nb, Location l, ValueRange args) {
+                            return arith::MulFOp::create(nb, l, args[0], beta)
+                                .getResult();
+                          });
+    }
+    rewriter.replaceOp(op, {castTo(b, loc, generators, op.getGenerators().getType()),
+                            castTo(b, loc, assignment, op.getAssignment().getType()),
+                            castTo(b, loc, scale, op.getScale().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// attn.pamm_grad_weight
+//===----------------------------------------------------------------------===//
+
+struct PammGradWeightOpLowering : OpConversionPattern<PammGradWeightOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(PammGradWeightOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value dz = adaptor.getGradOutput(), c = adaptor.getGenerators(),
+          f = adaptor.getAssignment(), alpha = adaptor.getScale();
+    Type elt = tensorType(dz).getElementType();
+    unsigned lead = tensorType(dz).getRank() - 1;
+    OpFoldResult k = tensor::getMixedSize(rewriter, loc, c, 0);
+    OpFoldResult out = tensor::getMixedSize(rewriter, loc, dz, lead);
+    Value zeroF = floatConst(rewriter, loc, elt, 0.0);
+    // Out-of-range assignments are undefined behaviour; clamping keeps the
+    // comparison below meaningful instead of silently dropping tokens.
+    Value last = arith::SubIOp::create(
+        rewriter, loc,
+        arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(),
+                                   dimValue(rewriter, loc, c, 0)),
+        arith::ConstantIntOp::create(rewriter, loc, rewriter.getI32Type(), 1));
+
+    // The segment sum, loops (j, o, tokens...):
+    // seg[j, o] = Σ_t [f(t) = j] · α_t · dz[t, o].
+    unsigned segLoops = lead + 2;
+    SmallVector<unsigned> tokenLoops;
+    for (unsigned d = 0; d < lead; ++d)
+      tokenLoops.push_back(d + 2);
+    SmallVector<unsigned> dzDims(tokenLoops);
+    dzDims.push_back(1);
+    SmallVector<IteratorType> segIters(segLoops, IteratorType::reduction);
+    segIters[0] = segIters[1] = IteratorType::parallel;
+    Value segInit = filled(rewriter, loc, {k, out}, elt, zeroF);
+    Value seg =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{segInit.getType()},
+            ValueRange{dz, f, alpha}, ValueRange{segInit},
+            SmallVector<AffineMap>{dimsMap(ctx, segLoops, dzDims),
+                                   dimsMap(ctx, segLoops, tokenLoops),
+                                   dimsMap(ctx, segLoops, tokenLoops),
+                                   dimsMap(ctx, segLoops, {0, 1})},
+            segIters,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value fc = arith::MinSIOp::create(
+                  b, l,
+                  arith::MaxSIOp::create(
+                      b, l, args[1],
+                      arith::ConstantIntOp::create(b, l, b.getI32Type(), 0)),
+                  last);
+              Value j = arith::IndexCastOp::create(
+                  b, l, b.getI32Type(), linalg::IndexOp::create(b, l, 0));
+              Value mine = arith::CmpIOp::create(
+                  b, l, arith::CmpIPredicate::eq, fc, j);
+              Value w = arith::SelectOp::create(b, l, mine, args[2], zeroF);
+              Value prod = arith::MulFOp::create(
+                  b, l, w, args[0]);
+              yield(b, l, arith::AddFOp::create(b, l, args[3], prod));
+            })
+            .getResult(0);
+
+    // dw[o, i] = Σ_j seg[j, o] · C[j, i]; loops (o, i, j).
+    SmallVector<OpFoldResult> dwSizes = {
+        out, tensor::getMixedSize(rewriter, loc, c, 1)};
+    Value dwInit = filled(rewriter, loc, dwSizes, elt, zeroF);
+    Value dw = linalg::GenericOp::create(
+                   rewriter, loc, TypeRange{dwInit.getType()},
+                   ValueRange{seg, c}, ValueRange{dwInit},
+                   SmallVector<AffineMap>{dimsMap(ctx, 3, {2, 0}),
+                                          dimsMap(ctx, 3, {2, 1}),
+                                          dimsMap(ctx, 3, {0, 1})},
+                   reductionLast(3),
+                   [](OpBuilder &b, Location l, ValueRange args) {
+                     Value prod = arith::MulFOp::create(b, l, args[0], args[1]);
+                     yield(b, l, arith::AddFOp::create(b, l, args[2], prod));
+                   })
+                   .getResult(0);
+    rewriter.replaceOp(op, castTo(rewriter, loc, dw, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // Pass
 //===----------------------------------------------------------------------===//
 
@@ -883,8 +1406,9 @@ struct ConvertAttnToLinalgPass
 
 void mlir::attn::populateAttnToLinalgPatterns(RewritePatternSet &patterns,
                                                RuntimeChecks checks) {
-  patterns.add<AttentionOpLowering, EmbedOpLowering, LinearOpLowering,
-               MlpOpLowering, RmsNormOpLowering, RopeOpLowering>(
-      patterns.getContext());
+  patterns.add<AttentionOpLowering, EmbedOpLowering, LinearGradInputOpLowering,
+               LinearGradWeightOpLowering, LinearOpLowering, MlpOpLowering,
+               PammCompressOpLowering, PammGradWeightOpLowering,
+               RmsNormOpLowering, RopeOpLowering>(patterns.getContext());
   patterns.add<CacheUpdateOpLowering>(patterns.getContext(), checks);
 }

@@ -16,6 +16,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/ToolOutputFile.h"
 
+#include <cmath>
 #include <map>
 
 namespace mlir::attn {
@@ -42,6 +43,13 @@ struct Row {
   uint64_t prefillFlopsPerToken = 0;
   uint64_t decodeFlopsPerToken = 0;
   uint64_t attentionOps = 0;
+  // Training graphs: bytes per token of what the forward saves for the
+  // backward (fractional: PAMM's generators are shared by the batch), the
+  // same activations uncompressed, and PAMM's two parts.
+  double savedBytesPerToken = 0;
+  double savedDenseBytesPerToken = 0;
+  double savedGeneratorBytesPerToken = 0;
+  double savedIndexScaleBytesPerToken = 0;
 
   void add(const Row &o) {
     paramBytes += o.paramBytes;
@@ -49,6 +57,10 @@ struct Row {
     prefillFlopsPerToken += o.prefillFlopsPerToken;
     decodeFlopsPerToken += o.decodeFlopsPerToken;
     attentionOps += o.attentionOps;
+    savedBytesPerToken += o.savedBytesPerToken;
+    savedDenseBytesPerToken += o.savedDenseBytesPerToken;
+    savedGeneratorBytesPerToken += o.savedGeneratorBytesPerToken;
+    savedIndexScaleBytesPerToken += o.savedIndexScaleBytesPerToken;
   }
 };
 
@@ -58,7 +70,11 @@ struct FunctionReport {
   Row other;
   Row total;
   SmallVector<std::string> warnings;
+  /// Whether results carry attn.saved (a training forward).
+  bool training = false;
 };
+
+constexpr StringLiteral kSavedAttr = "attn.saved";
 
 uint64_t elementBytes(Type t) {
   return (t.getIntOrFloatBitWidth() + 7) / 8;
@@ -91,6 +107,7 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
       return signalPassFailure();
     }
 
+    collectPammRatios();
     std::vector<FunctionReport> reports;
     bool ok = true;
     getOperation().walk([&](func::FuncOp fn) {
@@ -118,6 +135,146 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
       printText(out->os(), reports);
     out->keep();
     markAllAnalysesPreserved();
+  }
+
+  /// PAMM ratio of each saved generators value, by attn.saved name: the
+  /// backward receives generators as arguments and cannot see the op.
+  llvm::StringMap<double> pammRatios;
+
+  void collectPammRatios() {
+    pammRatios.clear();
+    getOperation().walk([&](func::ReturnOp ret) {
+      auto fn = dyn_cast<func::FuncOp>(ret->getParentOp());
+      if (!fn)
+        return;
+      for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+        if (auto c = v.getDefiningOp<PammCompressOp>())
+          if (auto name = fn.getResultAttrOfType<StringAttr>(i, kSavedAttr))
+            pammRatios[name.getValue()] = c.getRatio().convertToDouble();
+    });
+  }
+
+  /// The PAMM ratio behind a generators operand, if it can be traced.
+  std::optional<double> pammRatio(Value generators) {
+    if (auto c = generators.getDefiningOp<PammCompressOp>())
+      return c.getRatio().convertToDouble();
+    auto arg = dyn_cast<BlockArgument>(generators);
+    if (!arg)
+      return std::nullopt;
+    auto fn = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+    if (!fn || arg.getOwner() != &fn.getBody().front())
+      return std::nullopt;
+    auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kSavedAttr);
+    if (!name)
+      return std::nullopt;
+    auto it = pammRatios.find(name.getValue());
+    if (it == pammRatios.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  /// Bytes per token of the function's results marked attn.saved.
+  LogicalResult countSaved(func::FuncOp fn, FunctionReport &r) {
+    auto returns = fn.getOps<func::ReturnOp>();
+    if (returns.empty())
+      return success();
+    func::ReturnOp ret = *returns.begin();
+    llvm::DenseSet<Operation *> compressCounted;
+    for (unsigned i = 0, e = ret.getNumOperands(); i < e; ++i) {
+      Value v = ret.getOperand(i);
+      if (!fn.getResultAttrOfType<StringAttr>(i, kSavedAttr))
+        continue;
+      r.training = true;
+      Row &row = [&]() -> Row & {
+        if (auto layer = fn.getResultAttrOfType<IntegerAttr>(
+                i, AttnDialect::kLayerAttrName))
+          return r.layers[layer.getInt()];
+        return r.other;
+      }();
+      auto t = dyn_cast<RankedTensorType>(v.getType());
+      if (!t || t.getRank() == 0 || !t.getElementType().isIntOrFloat()) {
+        ret.emitError() << "attn-report: saved result #" << i
+                        << " must be a tensor [tokens..., features] of "
+                           "integers or floats to count bytes per token, got "
+                        << v.getType();
+        return failure();
+      }
+      double eb = static_cast<double>(elementBytes(t.getElementType()));
+      if (auto c = v.getDefiningOp<PammCompressOp>()) {
+        auto x = cast<RankedTensorType>(c.getInput().getType());
+        int64_t n = x.getShape().back();
+        if (ShapedType::isDynamic(n)) {
+          c.emitError("attn-report: the feature dim of a PAMM input must be "
+                      "static to count saved bytes");
+          return failure();
+        }
+        if (compressCounted.insert(c).second)
+          row.savedDenseBytesPerToken +=
+              n * static_cast<double>(elementBytes(x.getElementType()));
+        if (v == c.getGenerators()) {
+          double bytes = c.getRatio().convertToDouble() * n * eb;
+          row.savedGeneratorBytesPerToken += bytes;
+          row.savedBytesPerToken += bytes;
+        } else {
+          row.savedIndexScaleBytesPerToken += eb;
+          row.savedBytesPerToken += eb;
+        }
+        continue;
+      }
+      int64_t features = t.getShape().back();
+      if (ShapedType::isDynamic(features)) {
+        ret.emitError() << "attn-report: saved result #" << i
+                        << " needs a static feature (last) dim to count "
+                           "bytes per token, got "
+                        << v.getType();
+        return failure();
+      }
+      row.savedBytesPerToken += features * eb;
+      row.savedDenseBytesPerToken += features * eb;
+    }
+    return success();
+  }
+
+  /// FLOPs per token of the batch of the training ops (both columns).
+  WalkResult countTraining(Operation *op, Row &row, uint64_t s) {
+    uint64_t flops = 0;
+    if (auto c = dyn_cast<PammCompressOp>(op)) {
+      int64_t n = cast<RankedTensorType>(c.getInput().getType())
+                      .getShape()
+                      .back();
+      if (ShapedType::isDynamic(n)) {
+        op->emitError("attn-report: pamm_compress feature dim must be static "
+                      "to count FLOPs");
+        return WalkResult::interrupt();
+      }
+      int64_t k = PammCompressOp::numGenerators(
+          static_cast<int64_t>(s), c.getRatio().convertToDouble());
+      flops = 2ull * static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
+    } else {
+      // The [out, in] matrix: the result of the weight gradients, the weight
+      // operand of the input gradient.
+      Value matrix = op->getResult(0);
+      if (auto g = dyn_cast<LinearGradInputOp>(op))
+        matrix = g.getWeight();
+      auto t = cast<RankedTensorType>(matrix.getType());
+      if (t.getRank() != 2 || !t.hasStaticShape()) {
+        op->emitError() << "attn-report: " << op->getName()
+                        << " weight shape must be static to count FLOPs";
+        return WalkResult::interrupt();
+      }
+      uint64_t out = t.getDimSize(0), in = t.getDimSize(1);
+      if (auto p = dyn_cast<PammGradWeightOp>(op)) {
+        flops = 2 * out;
+        if (std::optional<double> ratio = pammRatio(p.getGenerators()))
+          flops += static_cast<uint64_t>(
+              std::llround(2.0 * *ratio * double(out) * double(in)));
+      } else {
+        flops = 2 * out * in;
+      }
+    }
+    row.prefillFlopsPerToken += flops;
+    row.decodeFlopsPerToken += flops;
+    return WalkResult::advance();
   }
 
   LogicalResult analyze(func::FuncOp fn, FunctionReport &r) {
@@ -181,6 +338,9 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
             a.getCausal() ? perKey * (s + 1) : 2 * perKey * s;
         row.decodeFlopsPerToken += 2 * perKey * s;
         row.attentionOps += 1;
+      } else if (isa<LinearGradWeightOp, LinearGradInputOp, PammGradWeightOp,
+                     PammCompressOp>(op)) {
+        return countTraining(op, rowFor(op), s);
       } else if (auto c = dyn_cast<CacheUpdateOp>(op)) {
         auto t = cast<RankedTensorType>(c.getCache().getType());
         int64_t h = t.getDimSize(2), d = t.getDimSize(3);
@@ -194,7 +354,7 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
       }
       return WalkResult::advance();
     });
-    if (res.wasInterrupted())
+    if (res.wasInterrupted() || failed(countSaved(fn, r)))
       return failure();
     for (auto &[_, row] : r.layers)
       r.total.add(row);
@@ -209,22 +369,50 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
         os << " [" << label << "]";
       os << ": @" << r.name << ", " << r.layers.size() << " layers, seq-len "
          << seqLen << "\n";
-      os << llvm::format("%-8s %16s %12s %22s %22s\n", "layer", "params(B)",
+      os << llvm::format("%-8s %16s %12s %22s %22s", "layer", "params(B)",
                          "kv(B/token)", "prefill FLOPs/token",
                          "decode FLOPs/token");
+      if (r.training)
+        os << llvm::format(" %16s", "saved(B/token)");
+      os << "\n";
       auto line = [&](StringRef name, const Row &row) {
-        os << llvm::format("%-8s %16llu %12llu %22llu %22llu\n",
+        os << llvm::format("%-8s %16llu %12llu %22llu %22llu",
                            name.str().c_str(),
                            (unsigned long long)row.paramBytes,
                            (unsigned long long)row.kvBytesPerToken,
                            (unsigned long long)row.prefillFlopsPerToken,
                            (unsigned long long)row.decodeFlopsPerToken);
+        if (r.training)
+          os << llvm::format(" %16.2f", row.savedBytesPerToken);
+        os << "\n";
       };
       for (const auto &[layer, row] : r.layers)
         line(std::to_string(layer), row);
       line("other", r.other);
       line("total", r.total);
+      if (r.training)
+        printSaved(os, r.total);
     }
+  }
+
+  /// Reduction factor of `dense` to `bytes` (0 when nothing is saved).
+  static double reduction(double dense, double bytes) {
+    return bytes > 0 ? dense / bytes : 0.0;
+  }
+
+  void printSaved(raw_ostream &os, const Row &t) {
+    os << llvm::format("saved activations: %.2f B/token", t.savedBytesPerToken);
+    if (t.savedGeneratorBytesPerToken + t.savedIndexScaleBytesPerToken > 0)
+      os << llvm::format(
+          " (PAMM generators %.2f + index and scale %.2f); uncompressed "
+          "%.2f B/token: %.2fx smaller with index and scale, %.2fx counting "
+          "generators only",
+          t.savedGeneratorBytesPerToken, t.savedIndexScaleBytesPerToken,
+          t.savedDenseBytesPerToken,
+          reduction(t.savedDenseBytesPerToken, t.savedBytesPerToken),
+          reduction(t.savedDenseBytesPerToken,
+                    t.savedGeneratorBytesPerToken));
+    os << "\n";
   }
 
   void printJson(raw_ostream &os, const std::vector<FunctionReport> &reports) {
@@ -240,16 +428,37 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
     };
     llvm::json::Array functions;
     for (const FunctionReport &r : reports) {
+      auto row = [&](const Row &x) {
+        llvm::json::Object o = rowJson(x);
+        if (r.training)
+          o["saved_bytes_per_token"] = x.savedBytesPerToken;
+        return o;
+      };
       llvm::json::Array layers;
-      for (const auto &[layer, row] : r.layers) {
-        llvm::json::Object o = rowJson(row);
+      for (const auto &[layer, x] : r.layers) {
+        llvm::json::Object o = row(x);
         o["layer"] = layer;
         layers.push_back(std::move(o));
       }
-      functions.push_back(llvm::json::Object{{"function", r.name},
-                                             {"layers", std::move(layers)},
-                                             {"other", rowJson(r.other)},
-                                             {"total", rowJson(r.total)}});
+      llvm::json::Object f{{"function", r.name},
+                           {"layers", std::move(layers)},
+                           {"other", row(r.other)},
+                           {"total", row(r.total)}};
+      if (r.training) {
+        const Row &t = r.total;
+        f["saved"] = llvm::json::Object{
+            {"bytes_per_token", t.savedBytesPerToken},
+            {"uncompressed_bytes_per_token", t.savedDenseBytesPerToken},
+            {"pamm_generator_bytes_per_token", t.savedGeneratorBytesPerToken},
+            {"pamm_index_scale_bytes_per_token",
+             t.savedIndexScaleBytesPerToken},
+            {"reduction",
+             reduction(t.savedDenseBytesPerToken, t.savedBytesPerToken)},
+            {"reduction_generators_only",
+             reduction(t.savedDenseBytesPerToken,
+                       t.savedGeneratorBytesPerToken)}};
+      }
+      functions.push_back(std::move(f));
     }
     llvm::json::Object root{{"seq_len", static_cast<int64_t>(seqLen)},
                             {"functions", std::move(functions)}};

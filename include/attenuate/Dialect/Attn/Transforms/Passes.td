@@ -30,6 +30,28 @@ def AttnReportPass : Pass<"attn-report", "::mlir::ModuleOp"> {
     Norms, RoPE, softmax and element-wise ops are not counted: they are
     O(d) per token, far below the projections.
 
+    Training graphs (`attn-import hf DIR --training`, `attn-pamm`) add:
+
+    - **saved/token**, in functions whose results carry `attn.saved` (the
+      activations a forward keeps for its backward), in bytes per token of
+      the batch, attributed to the result's `attn.layer`: a saved
+      `[..., features]` tensor costs `features · sizeof(elt)`; PAMM's
+      generators `[k, n]` cost `ratio · n · sizeof(elt)` (k = ⌈ratio·b⌉ rows
+      shared by b tokens; the ceiling adds at most one row per batch, not
+      counted), its assignment and scale `sizeof(elt)` each (4 + 4 bytes for
+      i32 and f32). A line under the table gives the total, the uncompressed
+      size of the same activations, and the reduction both with the index
+      and scale metadata and for the generators alone (the figure the PAMM
+      paper quotes).
+    - FLOPs per token of the batch, in both FLOPs columns:
+      `2·out·in` for `attn.linear_grad_weight` and `attn.linear_grad_input`;
+      `2·n·⌈ratio·S⌉` for `attn.pamm_compress` (scores against the generators
+      of a batch of S = `seq-len` tokens); `2·out + 2·ratio·out·in` for
+      `attn.pamm_grad_weight` (segment sum, then `B̃ᵀ·C` shared by the batch;
+      the ratio is that of the compress op the generators come from, through
+      `attn.saved` names across functions, and the second term is left out
+      when no such op is found).
+
     Example:
     ```
     attn-opt model.mlir --attn-report -o /dev/null
@@ -285,6 +307,56 @@ def AttnLowRankPass : Pass<"attn-lowrank", "::mlir::ModuleOp"> {
                            "::mlir::math::MathDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def AttnPammPass : Pass<"attn-pamm", "::mlir::ModuleOp"> {
+  let summary = "PAMM: compress the saved inputs of projection weight "
+                "gradients";
+  let description = [{
+    Point-approximate matrix multiplication (Khalaf et al., arXiv
+    2506.02939) for training graphs. A projection `Z = X·Wᵀ` needs its input
+    `X` in the backward only for the weight gradient `dW = dZᵀ·X`
+    (`attn.linear_grad_weight`); `dX = dZ·W` needs the weight. This pass
+    replaces the saved `X` by `attn.pamm_compress` (k = ⌈ratio·b⌉ generator
+    rows, an i32 assignment and a scale per token) and each weight gradient
+    by `attn.pamm_grad_weight` (a segment sum and a `[out,k]·[k,in]` GEMM).
+
+    Forward/backward pairs are found through the function attribute
+    `attn.backward = "bwd"` (the backward's name) of the forward; a forward
+    result and a backward
+    argument with the same `attn.saved = "name"` attribute are one saved
+    activation. When every use of that argument in the backward is the
+    `input` of an `attn.linear_grad_weight`, the forward returns
+    `(C, f, α)` instead (results and arguments named `name.pamm_generators`,
+    `name.pamm_assignment`, `name.pamm_scale`) and the backward computes the
+    gradients from them. An input shared by several projections (the Q, K
+    and V of a layer) is compressed once and serves all of their gradients.
+    A saved activation with any other use in the backward stays saved, with
+    a warning. An `attn.linear_grad_weight` outside such a pair (a graph
+    that is not partitioned) gets its input compressed where it is defined.
+
+    The i-th compressed activation (module order) uses `seed + i`.
+    `epsilon` is the paper's neighbourhood condition (see
+    `attn.pamm_compress`); the default drops nothing, which the paper found
+    best. A module with no projection weight gradient is an error.
+
+    ```
+    attn-import hf models/bytellama --training -o train.mlir
+    attn-opt train.mlir --attn-pamm="ratio=1/512 seed=7" -o train-pamm.mlir
+    attn-opt train-pamm.mlir --attn-report="seq-len=2048" -o /dev/null
+    ```
+  }];
+  let options = [
+    Option<"ratio", "ratio", "std::string", /*default=*/"\"1/512\"",
+           "Generators per token, in (0, 1]: a number or a fraction such as "
+           "1/512">,
+    Option<"seed", "seed", "int64_t", /*default=*/"0",
+           "Seed of the generator sampling (seed + i for the i-th "
+           "compressed activation)">,
+    Option<"epsilon", "epsilon", "double", /*default=*/"1.0",
+           "Drop tokens with |x - alpha C|^2 > epsilon |x|^2 and rescale the "
+           "rest; >= 1 drops nothing">,
+  ];
 }
 
 def AttnMlaUpcyclePass : Pass<"attn-mla-upcycle", "::mlir::ModuleOp"> {
