@@ -11,10 +11,10 @@
 
 #include "attenuate/Import/HuggingFace.h"
 #include "attenuate/Registration.h"
+#include "attenuate/Support/AtomicFile.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
-#include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -50,37 +50,6 @@ static cl::opt<bool>
 static int fail(const std::string &message) {
   llvm::errs() << "attn-import: " << message << "\n";
   return 1;
-}
-
-/// Writes `text` to `path` through a temporary file in the same directory
-/// (so the rename cannot cross file systems).
-static bool writeAtomically(StringRef path, StringRef text,
-                            std::string &error) {
-  SmallString<256> model(path);
-  model += ".tmp-%%%%%%%%";
-  SmallString<256> tmp;
-  int fd;
-  if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, fd, tmp)) {
-    error = path.str() +
-            ": cannot create a temporary file beside it: " + ec.message();
-    return false;
-  }
-  std::error_code ec;
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << text;
-    os.close();
-    ec = os.error();
-    os.clear_error();
-  }
-  if (!ec)
-    ec = llvm::sys::fs::rename(tmp, path);
-  if (ec) {
-    llvm::sys::fs::remove(tmp);
-    error = path.str() + ": cannot write: " + ec.message();
-    return false;
-  }
-  return true;
 }
 
 int main(int argc, char **argv) {
@@ -120,7 +89,7 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
-  if (!writeAtomically(outputFile, text, error))
+  if (!attenuate::writeFileAtomically(outputFile, text, error))
     return fail(error);
   return 0;
 }

@@ -4,6 +4,7 @@
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
+#include "attenuate/Support/AtomicFile.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -15,8 +16,8 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
 
 static llvm::cl::list<std::string> clParams(
     "attn-params", llvm::cl::CommaSeparated,
@@ -76,14 +77,40 @@ int main(int argc, char **argv) {
     llvm::errs() << "attn-opt: " << error << "\n";
     return EXIT_FAILURE;
   }
-  auto output = mlir::openOutputFile(outputFile, &error);
-  if (!output) {
+  // The output goes to a temporary file beside it that is renamed into
+  // place only once every pass succeeded and every byte is on disk, so a
+  // failed or killed run leaves an existing output as it was (a
+  // ToolOutputFile writes in place and deletes the output on failure).
+  if (outputFile == "-")
+    return mlir::failed(mlir::MlirOptMain(llvm::outs(), std::move(file),
+                                          registry, config))
+               ? EXIT_FAILURE
+               : EXIT_SUCCESS;
+  attenuate::AtomicFile output;
+  if (!output.open(outputFile, error)) {
     llvm::errs() << "attn-opt: " << error << "\n";
     return EXIT_FAILURE;
   }
-  if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(file), registry,
-                                     config)))
+  std::error_code writeError;
+  mlir::LogicalResult result = mlir::failure();
+  {
+    llvm::raw_fd_ostream os(output.fd(), /*shouldClose=*/false);
+    result = mlir::MlirOptMain(os, std::move(file), registry, config);
+    os.flush();
+    writeError = os.error();
+    // A stream destroyed with a pending error aborts the process.
+    os.clear_error();
+  }
+  if (mlir::failed(result))
+    return EXIT_FAILURE; // `output` discards the temporary
+  if (writeError) {
+    llvm::errs() << "attn-opt: " << outputFile
+                 << ": write failed: " << writeError.message() << "\n";
     return EXIT_FAILURE;
-  output->keep();
+  }
+  if (!output.commit(error)) {
+    llvm::errs() << "attn-opt: " << error << "\n";
+    return EXIT_FAILURE;
+  }
   return EXIT_SUCCESS;
 }

@@ -7,14 +7,14 @@
 
 #include "attenuate/Dialect/Attn/IR/AttnOps.h"
 #include "attenuate/Dialect/Attn/Transforms/Passes.h"
+#include "attenuate/Support/AtomicFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
 #include <map>
@@ -121,19 +121,31 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
     if (!ok)
       return signalPassFailure();
 
-    std::string error;
-    auto out = openOutputFile(output, &error);
-    if (!out) {
-      mlir::emitError(getOperation().getLoc())
-          << "attn-report: cannot open option 'output' file '" << output
-          << "': " << error;
-      return signalPassFailure();
+    std::string text;
+    {
+      llvm::raw_string_ostream os(text);
+      if (fmt == "json")
+        printJson(os, reports);
+      else
+        printText(os, reports);
     }
-    if (fmt == "json")
-      printJson(out->os(), reports);
-    else
-      printText(out->os(), reports);
-    out->keep();
+    if (output == "-") {
+      llvm::outs() << text;
+      llvm::outs().flush();
+    } else {
+      // Written to a temporary beside the file and renamed, so a failed
+      // run keeps the previous report.
+      std::string path = output;
+      std::string error;
+      if (!attenuate::writeFileAtomically(path, text, error)) {
+        StringRef reason(error);
+        reason.consume_front(path + ": ");
+        mlir::emitError(getOperation().getLoc())
+            << "attn-report: cannot open option 'output' file '" << path
+            << "': " << reason;
+        return signalPassFailure();
+      }
+    }
     markAllAnalysesPreserved();
   }
 
