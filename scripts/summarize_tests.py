@@ -3,7 +3,8 @@
 
 ctest sees the lit suite and the pytest suite as one test each, so their
 individual results are read from their own JUnit files; the remaining ctest
-entries are the GoogleTest cases.
+entries are the GoogleTest cases. scripts/reliability.sh adds one testcase
+per fuzz target, replay and sanitizer step (reliability.xml).
 """
 import os
 import sys
@@ -35,7 +36,8 @@ def main():
     missing = []
     for name, path, skip in [("unit (ctest)", "ctest.xml", UMBRELLAS),
                              ("lit", "lit.xml", ()),
-                             ("pytest", "pytest.xml", ())]:
+                             ("pytest", "pytest.xml", ()),
+                             ("reliability", "reliability.xml", ())]:
         c = count(os.path.join(d, path), skip)
         if c is None:
             missing.append(name)

@@ -12,6 +12,17 @@ export LIT_OPTS="--xunit-xml-output=$PWD/$results/lit.xml"
 export ATTN_PYTEST_JUNIT="$PWD/$results/pytest.xml"
 ctest --test-dir build --output-on-failure --output-junit "$PWD/$results/ctest.xml"
 rc=$?
+# Fuzzing and the ASan+UBSan suite (scripts/reliability.sh) build two more
+# trees from scratch, which would push a clean CI run far past the suite's
+# 30-minute budget; they run on request (ATTN_RELIABILITY=1). Otherwise the
+# closing line counts the step as skipped.
+if [ "${ATTN_RELIABILITY:-0}" != 1 ] || [ ! -f scripts/reliability.sh ]; then
+  printf '%s\n' '<?xml version="1.0"?>' \
+    '<testsuites><testsuite name="reliability" tests="1"><testcase classname="reliability" name="reliability"><skipped message="reliability step not requested (ATTN_RELIABILITY=1)"/></testcase></testsuite></testsuites>' \
+    > "$results/reliability.xml"
+else
+  bash scripts/reliability.sh || rc=1
+fi
 /usr/bin/python3 scripts/summarize_tests.py "$results"
 src=$?
 [ $rc -ne 0 ] && exit $rc
