@@ -1,4 +1,5 @@
 // RUN: attn-opt %s --split-input-file --convert-attn-to-linalg --verify-diagnostics
+// RUN: attn-opt %s --split-input-file --verify-roundtrip -o /dev/null
 
 // Without infinities the causal mask and the empty-row rule cannot be
 // expressed; the pass fails with a diagnostic rather than compute something

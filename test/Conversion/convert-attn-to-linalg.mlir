@@ -1,4 +1,5 @@
 // RUN: attn-opt %s --split-input-file --convert-attn-to-linalg | FileCheck %s
+// RUN: attn-opt %s --split-input-file --verify-roundtrip -o /dev/null
 
 // The mlir-opt plugin registers the pass, which runs on any op.
 // RUN: %mlir_opt --load-dialect-plugin=%attn_libs/libAttnPlugin.so \

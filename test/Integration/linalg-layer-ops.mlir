@@ -11,6 +11,7 @@
 // DEFINE:   --convert-cf-to-llvm --finalize-memref-to-llvm --convert-func-to-llvm \
 // DEFINE:   --convert-index-to-llvm --reconcile-unrealized-casts
 // DEFINE: %{libs} = /usr/lib/llvm-22/lib/libmlir_c_runner_utils.so,/usr/lib/llvm-22/lib/libmlir_runner_utils.so
+// RUN: attn-opt %s --verify-roundtrip -o /dev/null
 // RUN: attn-opt %s %{lower} \
 // RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%{libs} \
 // RUN:   | FileCheck %s

@@ -4,6 +4,8 @@
 // in test/Integration/mla-*.test; here, the IR, the report and the options.
 //
 // RUN: rm -rf %t && split-file %s %t
+// RUN: attn-opt %t/nocache.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/unmatched.mlir --verify-roundtrip -o /dev/null
 // RUN: %PYTHON %attn_src/test/Inputs/make_llama_checkpoint.py %t/ckpt --layers 2
 // RUN: attn-import hf %t/ckpt -o %t/m.mlir
 //

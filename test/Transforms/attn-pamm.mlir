@@ -4,6 +4,13 @@
 // diagnostics for bad input.
 //
 // RUN: split-file %s %t
+// RUN: attn-opt %t/pair.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/local.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/other-use.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/no-backward.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/missing-bwd.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/unmatched.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/type-mismatch.mlir --verify-roundtrip -o /dev/null
 //
 // RUN: attn-opt %t/pair.mlir --attn-pamm="ratio=1/4 seed=3" | FileCheck %s --check-prefix=PAIR
 // Generic-form round trip of the rewritten pair, and a second run is a no-op.

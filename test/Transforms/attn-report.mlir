@@ -3,6 +3,8 @@
 // with d_model 16, 4 query heads of dim 4, an MLP of width 32, vocab 64.
 //
 // RUN: split-file %s %t
+// RUN: attn-opt %t/model.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/uncountable.mlir --split-input-file --verify-roundtrip -o /dev/null
 //
 // Text, default seq-len (1024).
 // RUN: attn-opt %t/model.mlir --attn-report -o /dev/null | FileCheck %s --check-prefix=TEXT

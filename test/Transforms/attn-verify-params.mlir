@@ -5,6 +5,14 @@
 // RUN: rm -rf %t && split-file %s %t && mkdir -p %t/model/sub %t/elsewhere
 // RUN: %PYTHON %S/../Inputs/params_write_safetensors.py %t/model/weights.safetensors w:F32:4x8 b:BF16:8 pos:I64:
 // RUN: %PYTHON %S/../Inputs/params_write_safetensors.py %t/model/sub/extra.safetensors e:F16:2x2
+// Every part round-trips (print, parse, print, and the generic form).
+// RUN: attn-opt %t/model/model.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/model/mismatch.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/model/missing_archive.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/elsewhere/no_params_attr.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/model/sharded.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/model/duplicate.mlir --verify-roundtrip -o /dev/null
+// RUN: attn-opt %t/model/not_an_array.mlir --verify-roundtrip -o /dev/null
 //
 // Success: the archives the module lists resolve against the module file's
 // directory, wherever the tool runs from; the IR passes through unchanged.

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s --split-input-file --verify-diagnostics
+// RUN: attn-opt %s --split-input-file --verify-diagnostics --verify-roundtrip -o /dev/null
 
 // One case per verifier rule of lib/Dialect/Attn/IR/AttnOps.cpp (checked by
 // scripts/check_verifier_coverage.py, see verifier-coverage.test) and per ODS
