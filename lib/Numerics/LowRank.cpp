@@ -6,6 +6,7 @@
 #include "attenuate/Numerics/Decompositions.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace attenuate::numerics {
@@ -320,15 +321,35 @@ bool a3MlpChannels(const Matrix &rd, const Matrix &wDown, int64_t rank,
                    std::string &error) {
   const char *fn = "a3MlpChannels";
   if (!detail::checkOperand(wDown, fn, "W_down", error) ||
-      !checkSquare(rd, wDown.cols, fn, "R_d", error) ||
-      !checkRank(rank, wDown.cols, fn, "the intermediate size", error))
+      !checkSquare(rd, wDown.cols, fn, "R_d", error))
+    return false;
+  std::vector<double> diagonal(wDown.cols);
+  for (int64_t i = 0; i < wDown.cols; ++i)
+    diagonal[i] = rd(i, i);
+  return a3MlpChannels(diagonal, wDown, rank, kept, scores, error);
+}
+
+bool a3MlpChannels(const std::vector<double> &rdDiagonal, const Matrix &wDown,
+                   int64_t rank, std::vector<int64_t> &kept,
+                   std::vector<double> &scores, std::string &error) {
+  const char *fn = "a3MlpChannels";
+  if (!detail::checkOperand(wDown, fn, "W_down", error))
+    return false;
+  if (static_cast<int64_t>(rdDiagonal.size()) != wDown.cols)
+    return fail(error, fn,
+                "diag(R_d) has " + std::to_string(rdDiagonal.size()) +
+                    " values, expected " + std::to_string(wDown.cols));
+  for (double v : rdDiagonal)
+    if (!std::isfinite(v))
+      return fail(error, fn, "diag(R_d) has a non-finite value");
+  if (!checkRank(rank, wDown.cols, fn, "the intermediate size", error))
     return false;
   scores.assign(wDown.cols, 0.0);
   for (int64_t c = 0; c < wDown.rows; ++c)
     for (int64_t i = 0; i < wDown.cols; ++i)
       scores[i] += wDown(c, i) * wDown(c, i);
   for (int64_t i = 0; i < wDown.cols; ++i)
-    scores[i] *= rd(i, i);
+    scores[i] *= rdDiagonal[i];
   kept = topIndicesAscending(scores, rank);
   return true;
 }

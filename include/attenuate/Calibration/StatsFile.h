@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace attenuate::calibration {
 
@@ -36,9 +37,19 @@ public:
   /// similarity per head).
   bool matrixSlice(const std::string &key, int64_t index,
                    numerics::Matrix &out, std::string &error) const;
+  /// The diagonal of a square 2-D tensor (any float dtype) as fp64, reading
+  /// only those n elements from the file (A3's MLP scores need only
+  /// diag(R_d); all of R_d is 14336² doubles = 1.6 GB on an 8B model).
+  bool diagonal(const std::string &key, std::vector<double> &out,
+                std::string &error) const;
   const params::SafetensorsFile &file() const { return *file_; }
 
 private:
+  /// Returns the pages of `t` the reads above touched to the kernel (the
+  /// values were copied): a stats file is mapped whole, and otherwise every
+  /// layer's Grams would stay resident until the file is closed.
+  void release(const params::TensorInfo &t) const;
+
   std::unique_ptr<params::SafetensorsFile> file_;
 };
 

@@ -125,6 +125,11 @@ bool a3ValueOutput(const Matrix &wv, const Matrix &wo, const Matrix &vBias,
 bool a3MlpChannels(const Matrix &rd, const Matrix &wDown, int64_t rank,
                    std::vector<int64_t> &kept, std::vector<double> &scores,
                    std::string &error);
+/// The same from diag(R_d) alone (all the scores use): on an 8B model R_d
+/// is 14336² doubles, its diagonal 14336.
+bool a3MlpChannels(const std::vector<double> &rdDiagonal, const Matrix &wDown,
+                   int64_t rank, std::vector<int64_t> &kept,
+                   std::vector<double> &scores, std::string &error);
 
 /// W ≈ A·B, A = U_r Σ_r [out × r], B = V_rᵀ [r × in]: the truncated SVD of
 /// W [out × in], the best rank-r approximation in Frobenius norm. As

@@ -525,6 +525,30 @@ TEST(LowRank, MlpChannelsKeepTheHighestScores) {
       a3MlpChannels(Matrix::identity(19), down, 3, kept, scores, error));
 }
 
+TEST(LowRank, MlpChannelsFromTheDiagonalAlone) {
+  // What attn-lowrank uses (it reads only diag(R_d)): the same scores and
+  // selection as from the whole Gram.
+  const int64_t dm = 12, inter = 20;
+  Matrix rd = gramOf(calibrationData(200, inter, 82)),
+         down = randomMatrix(dm, inter, 83);
+  std::vector<double> diagonal(inter);
+  for (int64_t i = 0; i < inter; ++i)
+    diagonal[i] = rd(i, i);
+  std::vector<int64_t> kept, keptFull;
+  std::vector<double> scores, scoresFull;
+  std::string error;
+  ASSERT_TRUE(a3MlpChannels(rd, down, 7, keptFull, scoresFull, error))
+      << error;
+  ASSERT_TRUE(a3MlpChannels(diagonal, down, 7, kept, scores, error)) << error;
+  EXPECT_EQ(kept, keptFull);
+  EXPECT_EQ(scores, scoresFull);
+  diagonal.pop_back();
+  EXPECT_FALSE(a3MlpChannels(diagonal, down, 7, kept, scores, error));
+  EXPECT_NE(error.find("diag(R_d) has 19 values, expected 20"),
+            std::string::npos)
+      << error;
+}
+
 TEST(LowRank, TopIndicesTiesGoToTheLowerIndex) {
   EXPECT_EQ(topIndicesAscending({1, 3, 3, 2, 3}, 2),
             (std::vector<int64_t>{1, 2}));

@@ -35,6 +35,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNLOWRANKPASS
@@ -90,24 +92,44 @@ std::optional<attenuate::params::DType> dtypeOf(Type t) {
   return std::nullopt;
 }
 
+/// Stores `v` as element `i` of `bytes` in `dtype` (a float type).
+void encodeAt(std::vector<uint8_t> &bytes, size_t i, double v,
+              attenuate::params::DType dtype) {
+  using attenuate::params::DType;
+  if (dtype == DType::F64) {
+    std::memcpy(bytes.data() + 8 * i, &v, 8);
+  } else if (dtype == DType::F32) {
+    float f = static_cast<float>(v);
+    std::memcpy(bytes.data() + 4 * i, &f, 4);
+  } else {
+    uint16_t h = dtype == DType::F16
+                     ? attenuate::params::floatToHalf(static_cast<float>(v))
+                     : attenuate::params::floatToBf16(static_cast<float>(v));
+    std::memcpy(bytes.data() + 2 * i, &h, 2);
+  }
+}
+
 /// The little-endian bytes of `m` (row-major) in `dtype` (a float type).
 std::vector<uint8_t> encode(const Matrix &m, attenuate::params::DType dtype) {
-  using attenuate::params::DType;
   size_t n = m.data.size();
   std::vector<uint8_t> bytes(n * attenuate::params::dtypeSize(dtype));
-  for (size_t i = 0; i < n; ++i) {
-    double v = m.data[i];
-    if (dtype == DType::F64) {
-      std::memcpy(bytes.data() + 8 * i, &v, 8);
-    } else if (dtype == DType::F32) {
-      float f = static_cast<float>(v);
-      std::memcpy(bytes.data() + 4 * i, &f, 4);
-    } else {
-      uint16_t h = dtype == DType::F16
-                       ? attenuate::params::floatToHalf(static_cast<float>(v))
-                       : attenuate::params::floatToBf16(static_cast<float>(v));
-      std::memcpy(bytes.data() + 2 * i, &h, 2);
-    }
+  for (size_t i = 0; i < n; ++i)
+    encodeAt(bytes, i, m.data[i], dtype);
+  return bytes;
+}
+
+/// The bytes of the submatrix of `m` with rows `rows` (all when null) and
+/// columns `cols` (all when null), encoded without an fp64 copy of it.
+std::vector<uint8_t> encodeSelection(const Matrix &m,
+                                     const std::vector<int64_t> *rows,
+                                     const std::vector<int64_t> *cols,
+                                     attenuate::params::DType dtype) {
+  size_t nr = rows ? rows->size() : m.rows, nc = cols ? cols->size() : m.cols;
+  std::vector<uint8_t> bytes(nr * nc * attenuate::params::dtypeSize(dtype));
+  for (size_t i = 0; i < nr; ++i) {
+    const double *row = m.row(rows ? (*rows)[i] : static_cast<int64_t>(i));
+    for (size_t j = 0; j < nc; ++j)
+      encodeAt(bytes, i * nc + j, row[cols ? (*cols)[j] : j], dtype);
   }
   return bytes;
 }
@@ -374,6 +396,29 @@ struct LowRankRewrite {
     return &m;
   }
 
+  /// The diagonal of `layers.<layer>.<name>`, checked to be dim × dim; read
+  /// alone (R_d is 14336² doubles on an 8B model, 1.6 GB a layer).
+  FailureOr<std::vector<double>> statDiagonal(Operation *at, int64_t layer,
+                                              StringRef name, int64_t dim) {
+    std::string key = "layers." + std::to_string(layer) + "." + name.str();
+    const attenuate::params::TensorInfo *t = statsFile->file().find(key);
+    if (!t)
+      return error(at) << "option 'stats': " << statsFile->path() << " has no "
+                       << key;
+    if (t->shape.size() != 2 || t->shape[0] != dim || t->shape[1] != dim) {
+      auto diag = error(at) << "option 'stats': " << key << " is ";
+      for (size_t i = 0; i < t->shape.size(); ++i)
+        diag << (i ? "x" : "") << t->shape[i];
+      return diag << " but layer " << layer << " needs " << dim << "x" << dim
+                  << " (stats of another model shape?)";
+    }
+    std::vector<double> d;
+    std::string err;
+    if (!statsFile->diagonal(key, d, err))
+      return error(at) << "option 'stats': " << err;
+    return d;
+  }
+
   /// R^{±1/2} of a Gram, damped when ill-conditioned (with a remark).
   FailureOr<const nm::SqrtResult *>
   root(Operation *at, int64_t layer, const std::string &what, const Matrix &R) {
@@ -424,12 +469,17 @@ struct LowRankRewrite {
     std::string name = p.getName().str();
     if (!store->readAsF64(name, v, err))
       return error(at) << "cannot read \"" << name << "\": " << err;
+    releasePages(name);
     RankedTensorType t = tensorType(p.getResult());
     int64_t rows = t.getRank() == 2 ? t.getDimSize(0) : 1;
     int64_t cols = t.getShape().back();
     if (t.getRank() > 2 || static_cast<int64_t>(v.size()) != rows * cols)
       return error(at) << "tensor \"" << name << "\" is not a matrix or vector";
-    Matrix m(rows, cols);
+    // Adopts the values (Matrix(rows, cols) would first allocate and zero a
+    // second copy: 470 MB for an 8B MLP weight).
+    Matrix m;
+    m.rows = rows;
+    m.cols = cols;
     m.data = std::move(v);
     std::string where;
     if (!nm::allFinite(m, &where))
@@ -438,27 +488,57 @@ struct LowRankRewrite {
     return m;
   }
 
+  /// The checkpoint is mapped whole; once a weight is copied out, its pages
+  /// go back to the kernel (read-only private mapping: nothing is lost, a
+  /// later read faults them in again), so the resident set stays at one
+  /// layer's weights instead of growing with every layer read.
+  void releasePages(const std::string &name) {
+    const attenuate::params::ParamRef *ref = store->lookup(name);
+    if (!ref || !ref->data || ref->source == "<memory>")
+      return;
+    size_t bytes = attenuate::params::dtypeSize(ref->dtype);
+    for (int64_t d : ref->shape)
+      bytes *= static_cast<size_t>(d);
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    uintptr_t begin = reinterpret_cast<uintptr_t>(ref->data) & ~(page - 1);
+    uintptr_t end = reinterpret_cast<uintptr_t>(ref->data) + bytes;
+    if (bytes)
+      ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+  }
+
+  /// A new weight named after `from`, of `shape`, already encoded.
   NewWeight newWeight(ParamOp from, Value operand, StringRef suffix,
-                      const Matrix &value, bool vector = false) {
+                      std::vector<uint8_t> bytes, std::vector<int64_t> shape) {
     NewWeight w;
     w.from = from.getName().str();
     w.suffix = suffix.str();
     w.elementType = tensorType(from.getResult()).getElementType();
     w.computeType = tensorType(operand).getElementType();
-    w.bytes = encode(value, *dtypeOf(w.elementType));
-    w.shape = vector ? std::vector<int64_t>{value.rows * value.cols}
-                     : std::vector<int64_t>{value.rows, value.cols};
+    w.bytes = std::move(bytes);
+    w.shape = std::move(shape);
     return w;
+  }
+
+  NewWeight newWeight(ParamOp from, Value operand, StringRef suffix,
+                      const Matrix &value, bool vector = false) {
+    Type element = tensorType(from.getResult()).getElementType();
+    return newWeight(from, operand, suffix, encode(value, *dtypeOf(element)),
+                     vector ? std::vector<int64_t>{value.rows * value.cols}
+                            : std::vector<int64_t>{value.rows, value.cols});
   }
 
   /// Replaces operand `index` of `owner` (now the param `from`) by `value`.
   void replaceOperand(Operation *owner, unsigned index, ParamOp from,
                       StringRef suffix, Matrix value, bool vector = false) {
+    replaceOperand(owner, index, from,
+                   newWeight(from, owner->getOperand(index), suffix,
+                             std::move(value), vector));
+  }
+  void replaceOperand(Operation *owner, unsigned index, ParamOp from,
+                      NewWeight weight) {
     plan.oldElements += tensorType(from.getResult()).getNumElements();
-    plan.newElements += value.rows * value.cols;
-    plan.operands.push_back({owner, index,
-                             newWeight(from, owner->getOperand(index), suffix,
-                                       std::move(value), vector)});
+    plan.newElements += weight.elements();
+    plan.operands.push_back({owner, index, std::move(weight)});
   }
 
   //===--------------------------------------------------------------------===//
@@ -740,7 +820,13 @@ struct LowRankRewrite {
       FailureOr<const nm::SqrtResult *> s = root(at, b.layer, "R_kv", **rkv);
       if (failed(s))
         return failure();
-      roots.push_back(**s);
+      // OV is the layer's last user of R_kv^{±1/2} (QK, which may share it,
+      // is planned first): moved out of the cache, not copied (2·d_m²
+      // doubles, 268 MB on an 8B model).
+      auto cached = rootCache.find(std::to_string(b.layer) + ".R_kv");
+      roots.push_back(std::move(cached->second));
+      rootCache.erase(cached);
+      statCache.clear(); // nor R_kv itself, once its root is taken
     } else {
       std::string key = "layers." + std::to_string(b.layer) + ".R_P";
       const attenuate::params::TensorInfo *t = statsFile->file().find(key);
@@ -801,31 +887,42 @@ struct LowRankRewrite {
     FailureOr<ParamOp> dP = paramOf(m, m.getDown(), "MLP down weight");
     if (failed(gP) || failed(uP) || failed(dP))
       return failure();
-    FailureOr<Matrix> gate = read(m, *gP), up = read(m, *uP),
-                      down = read(m, *dP);
-    if (failed(gate) || failed(up) || failed(down))
-      return failure();
-    FailureOr<const Matrix *> rd = stat(m, layer, "R_d", inter);
+    FailureOr<std::vector<double>> rd = statDiagonal(m, layer, "R_d", inter);
     if (failed(rd))
       return failure();
+    // One fp64 weight at a time (each is d_m × inter doubles, 470 MB on an
+    // 8B model), and the kept rows/columns are encoded straight from it.
     std::vector<int64_t> kept;
-    std::vector<double> scores;
-    std::string err;
-    if (!nm::a3MlpChannels(**rd, *down, *r, kept, scores, err))
-      return error(m) << "layer " << layer << ": " << err;
-    auto rows = [&](const Matrix &w) {
-      Matrix out(*r, w.cols);
-      for (int64_t i = 0; i < *r; ++i)
-        std::memcpy(out.row(i), w.row(kept[i]), sizeof(double) * w.cols);
-      return out;
-    };
-    Matrix downKept(down->rows, *r);
-    for (int64_t c = 0; c < down->rows; ++c)
-      for (int64_t i = 0; i < *r; ++i)
-        downKept(c, i) = (*down)(c, kept[i]);
-    replaceOperand(m, 1, *gP, ".a3", rows(*gate));
-    replaceOperand(m, 2, *uP, ".a3", rows(*up));
-    replaceOperand(m, 3, *dP, ".a3", std::move(downKept));
+    NewWeight gateW, upW, downW;
+    {
+      FailureOr<Matrix> down = read(m, *dP);
+      if (failed(down))
+        return failure();
+      std::vector<double> scores;
+      std::string err;
+      if (!nm::a3MlpChannels(*rd, *down, *r, kept, scores, err))
+        return error(m) << "layer " << layer << ": " << err;
+      downW = newWeight(*dP, m.getDown(), ".a3",
+                        encodeSelection(*down, nullptr, &kept,
+                                        *dtypeOf(tensorType(dP->getResult())
+                                                     .getElementType())),
+                        {down->rows, *r});
+    }
+    for (auto [p, w, out] : {std::tuple<ParamOp, Value, NewWeight *>{
+                                 *gP, m.getGate(), &gateW},
+                             {*uP, m.getUp(), &upW}}) {
+      FailureOr<Matrix> full = read(m, p);
+      if (failed(full))
+        return failure();
+      *out = newWeight(
+          p, w, ".a3",
+          encodeSelection(*full, &kept, nullptr,
+                          *dtypeOf(tensorType(p.getResult()).getElementType())),
+          {*r, full->cols});
+    }
+    replaceOperand(m, 1, *gP, std::move(gateW));
+    replaceOperand(m, 2, *uP, std::move(upW));
+    replaceOperand(m, 3, *dP, std::move(downW));
     ranks["mlp"].add(*r, inter);
     return success();
   }
@@ -985,14 +1082,16 @@ struct LowRankRewrite {
   /// Adds `w` to the store under a fresh name and creates its attn.param
   /// before `before`, with `before`'s attn.layer.
   FailureOr<Value> materialize(OpBuilder &b, Operation *before,
-                               const NewWeight &w) {
+                               NewWeight &w) {
     std::string name = w.from + w.suffix;
     for (int k = 2; store->lookup(name); ++k)
       name = w.from + w.suffix + "." + std::to_string(k);
     auto dtype = *dtypeOf(w.elementType);
     const std::vector<int64_t> &shape = w.shape;
     std::string err;
-    if (!store->addTensor(name, dtype, shape, w.bytes, err))
+    // Moved, not copied: the plan's bytes are not needed after this, and a
+    // copy would hold every new weight twice while the rewrite is applied.
+    if (!store->addTensor(name, dtype, shape, std::move(w.bytes), err))
       return error(before) << "cannot store \"" << name << "\": " << err;
     b.setInsertionPoint(before);
     auto type = RankedTensorType::get(
@@ -1024,8 +1123,8 @@ struct LowRankRewrite {
   }
 
   /// x·Wᵀ + b → linear(linear(x, B), A, b), both with `op`'s attributes.
-  LogicalResult factorLinear(OpBuilder &b, LinearOp op, const NewWeight &wa,
-                             const NewWeight &wb,
+  LogicalResult factorLinear(OpBuilder &b, LinearOp op, NewWeight &wa,
+                             NewWeight &wb,
                              SetVector<Operation *> &oldParams) {
     FailureOr<Value> A = materialize(b, op, wa), B = materialize(b, op, wb);
     if (failed(A) || failed(B))
@@ -1166,8 +1265,13 @@ struct LowRankRewrite {
 
     for (AttentionBlock &b : *blocks) {
       if (how == Method::A3) {
-        if ((doQk && failed(planA3QueryKey(b))) ||
-            (doOv && failed(planA3ValueOutput(b))))
+        if (doQk && failed(planA3QueryKey(b)))
+          return failure();
+        // OV needs none of QK's Grams (only R_kv's root, cached when QK
+        // computed it; else R_kv is read again): one d_m² Gram less held
+        // through OV's eigendecomposition.
+        statCache.clear();
+        if (doOv && failed(planA3ValueOutput(b)))
           return failure();
       } else if (failed(planSvdBlock(b))) {
         return failure();
