@@ -205,12 +205,10 @@ static bool readSmallFile(StringRef path, std::string &out,
   return true;
 }
 
-/// Parses and validates config.json into `config`.
-static bool readConfig(StringRef path, ModelConfig &config,
-                       std::string &error) {
-  std::string text;
-  if (!readSmallFile(path, text, error))
-    return false;
+/// Parses and validates the text of config.json (`path` names it in
+/// messages) into `config`.
+static bool parseConfig(StringRef text, StringRef path, ModelConfig &config,
+                        std::string &error) {
   json::Value root;
   std::string jsonError;
   if (!json::parse(text, root, jsonError)) {
@@ -891,8 +889,18 @@ mlir::attn::importHuggingFace(MLIRContext *ctx, StringRef dir,
   }
   SmallString<256> configPath(dir);
   llvm::sys::path::append(configPath, "config.json");
+  std::string configText;
+  if (!readSmallFile(configPath, configText, error))
+    return failure();
+  return importHuggingFaceConfig(ctx, dir, configText, configPath, options,
+                                 error);
+}
+
+FailureOr<OwningOpRef<ModuleOp>> mlir::attn::importHuggingFaceConfig(
+    MLIRContext *ctx, StringRef dir, StringRef configText,
+    StringRef configName, const HFImportOptions &options, std::string &error) {
   ModelConfig config;
-  if (!readConfig(configPath, config, error))
+  if (!parseConfig(configText, configName, config, error))
     return failure();
 
   params::ParamStore store(/*headerOnly=*/true);

@@ -41,6 +41,14 @@ FailureOr<OwningOpRef<ModuleOp>>
 importHuggingFace(MLIRContext *ctx, StringRef dir,
                   const HFImportOptions &options, std::string &error);
 
+/// importHuggingFace with `configText` standing for the checkpoint's
+/// config.json (named `configName` in messages); the archives still come
+/// from `dir`. The config fuzzer drives the importer through this.
+FailureOr<OwningOpRef<ModuleOp>>
+importHuggingFaceConfig(MLIRContext *ctx, StringRef dir, StringRef configText,
+                        StringRef configName, const HFImportOptions &options,
+                        std::string &error);
+
 /// Prints `module` as the importer's output: the custom assembly form with
 /// each op's location inline (`loc("model.layers.3.self_attn")`), except
 /// the module's own, so that a parser gives the module the location of the
