@@ -20,14 +20,25 @@ config.test_exec_root = os.path.join(config.attn_obj_root, "test")
 config.excludes = ["Inputs", "Unit", "python", "CMakeLists.txt", "lit.cfg.py",
                    "lit.site.cfg.py"]
 
-llvm_config.with_system_environment(["HOME", "TMPDIR"])
+llvm_config.with_system_environment(["HOME", "TMPDIR", "ASAN_OPTIONS",
+                                     "UBSAN_OPTIONS", "LSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
 
-config.substitutions.append(("%PYTHON", config.python_executable))
 config.substitutions.append(("%attn_src", config.attn_src_root))
 config.substitutions.append(("%attn_libs", config.attn_lib_dir))
-config.substitutions.append(
-    ("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+mlir_opt = os.path.join(config.llvm_tools_dir, "mlir-opt")
+python = config.python_executable
+# The sanitizer build (ATTN_ENABLE_SANITIZERS, scripts/reliability.sh): our
+# tools are instrumented and use the shared ASan runtime; upstream mlir-opt
+# and python are not, so they load our plugin or libattn_runtime.so only
+# with that runtime preloaded.
+if getattr(config, "attn_sanitizers", False):
+    config.available_features.add("asan")
+    preload = "env LD_PRELOAD=%s " % config.attn_asan_runtime
+    mlir_opt = preload + mlir_opt
+    python = preload + python
+config.substitutions.append(("%mlir_opt", mlir_opt))
+config.substitutions.append(("%PYTHON", python))
 config.environment["PYTHONPATH"] = os.path.join(config.attn_src_root, "python")
 
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
