@@ -3,7 +3,7 @@ set(ATTN_LIT_EXECUTABLE /usr/lib/llvm-22/bin/lit)
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
 configure_file(${CMAKE_CURRENT_SOURCE_DIR}/lit.site.cfg.py.in
                ${CMAKE_CURRENT_BINARY_DIR}/lit.site.cfg.py @ONLY)
-set(ATTN_LIT_DEPENDS attn-opt AttnPlugin)
+set(ATTN_LIT_DEPENDS attn-opt attn-reduce AttnPlugin)
 if(TARGET attn-import)
   list(APPEND ATTN_LIT_DEPENDS attn-import)
 endif()
