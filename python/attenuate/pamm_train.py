@@ -20,9 +20,16 @@ bytes of the Q/K/V inputs per layer, and at every evaluation the relative
 error ‖dW_pamm − dW‖_F / ‖dW‖_F of the Q/K/V weight gradients of that step
 (the exact dW is computed from a copy of X kept for that step only).
 
+Progress goes to stderr (step i/N, s/step, tokens/s, time left).
+
 Usage (repository root; 1 thread keeps runs deterministic and comparable):
-  /usr/bin/python3 python/attenuate/pamm_train.py --steps 250 --modes exact,1/512
+  /usr/bin/python3 python/attenuate/pamm_train.py --steps 200 --modes exact,1/512
   /usr/bin/python3 python/attenuate/pamm_train.py --plot-only     # redraw the PNG
+  /usr/bin/python3 python/attenuate/pamm_train.py --markdown      # tables for docs/results.md
+The modes can also run as separate processes (one core each), each with its own
+--out, then be merged into docs/pamm_training.json:
+  pamm_train.py --modes exact --out /tmp/e.json ... & pamm_train.py --modes 1/512 --out /tmp/p.json ...
+  pamm_train.py --merge /tmp/e.json --merge /tmp/p.json   # writes --out (default docs/pamm_training.json)
 """
 
 from __future__ import annotations
@@ -211,9 +218,12 @@ def train(mode, args, cfg, train_t, val_windows, rt):
                 st = states[0]["stats"]
                 rec["saved"] = {"tokens": args.batch * ctx, "generators": st["generators"],
                                 "bytes_per_layer": st["saved_bytes"], "dense_bytes_per_layer": st["dense_bytes"]}
-        if step % 10 == 0:
+        if step % 10 == 0 or step + 1 == args.steps:
+            el = time.time() - t0
+            per = el / (step + 1)
             log(f"[{mode}] step {step + 1}/{args.steps} loss {float(loss):.4f} lr {lr:.2e} "
-                f"{(time.time() - t0) / (step + 1):.2f} s/step")
+                f"{per:.2f} s/step {args.batch * ctx / per:.0f} tokens/s "
+                f"~{per * (args.steps - step - 1):.0f}s left")
     rec["wall_s"] = round(time.time() - t0, 1)
     rec["final_val"] = rec["val"][-1]["loss"]
     return rec
@@ -230,7 +240,8 @@ def plot(results, png):
         bpb = [v["loss"] / math.log(2) for v in rec["val"]]
         label = "exact" if mode == "exact" else f"PAMM r={mode} (k={rec['saved']['generators']} of {rec['saved']['tokens']})"
         ax.plot(steps, bpb, marker="o", ms=3, label=f"{label}: final {bpb[-1]:.3f}")
-    ax.set_xlabel("training step (batch 8 x 256 bytes)")
+    st = results.get("settings", {})
+    ax.set_xlabel(f"training step (batch {st.get('batch', '?')} x {st.get('context', '?')} bytes, seed {st.get('seed', '?')})")
     ax.set_ylabel("validation loss (bits/byte)")
     ax.set_title("bytellama from scratch: exact vs PAMM Q/K/V weight gradients")
     ax.grid(alpha=0.3)
@@ -240,6 +251,46 @@ def plot(results, png):
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     log(f"wrote {png}")
+
+
+def markdown(results):
+    """The tables docs/results.md quotes, from the JSON."""
+    runs = results["runs"]
+    modes = list(runs)
+    ln2 = math.log(2)
+    lines = ["| step | " + " | ".join(f"{m} (bpb)" for m in modes) + " |",
+             "|---|" + "---|" * len(modes)]
+    steps = [v["step"] for v in runs[modes[0]]["val"]]
+    for i, st in enumerate(steps):
+        cells = []
+        for m in modes:
+            v = runs[m]["val"]
+            cells.append(f"{v[i]['loss'] / ln2:.4f}" if i < len(v) else "")
+        lines.append(f"| {st} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| run | k per layer | saved per layer (B) | uncompressed (B) | reduction | generators only "
+                 "| final val (bpb) | Δ vs exact | mean rel. error of dW_q/k/v | wall (s) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    exact = runs.get("exact")
+    for m in modes:
+        rec = runs[m]
+        fin = rec["final_val"] / ln2
+        delta = "" if exact is None or m == "exact" else f"{fin - exact['final_val'] / ln2:+.4f}"
+        if rec.get("saved"):
+            sv = rec["saved"]
+            gen_bytes = sv["generators"] * sv["dense_bytes_per_layer"] // sv["tokens"]
+            errs = [e for g in rec["grad_rel_err"] for layer in g["per_layer_qkv"] for e in (layer or [])]
+            lines.append(f"| PAMM r={m} | {sv['generators']} of {sv['tokens']} | {sv['bytes_per_layer']} "
+                         f"| {sv['dense_bytes_per_layer']} | {sv['dense_bytes_per_layer'] / sv['bytes_per_layer']:.1f}x "
+                         f"| {sv['dense_bytes_per_layer'] / gen_bytes:.0f}x | {fin:.4f} | {delta} "
+                         f"| {np.mean(errs):.3f} (min {np.min(errs):.3f}, max {np.max(errs):.3f}) | {rec['wall_s']:.0f} |")
+        else:
+            st = results["settings"]
+            with open(os.path.join(ROOT, st["config"])) as f:
+                hidden = json.load(f)["hidden_size"]
+            dense = st["batch"] * st["context"] * 4 * hidden
+            lines.append(f"| exact | — | {dense} | {dense} | 1x | — | {fin:.4f} | | 0 | {rec['wall_s']:.0f} |")
+    return "\n".join(lines)
 
 
 def main():
@@ -262,8 +313,11 @@ def main():
     ap.add_argument("--val-windows", type=int, default=64,
                     help="validation windows of context+1 bytes, evenly spaced over val.txt")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "pamm_training.json"))
-    ap.add_argument("--png", default=os.path.join(ROOT, "docs", "pamm_loss.png"))
+    ap.add_argument("--png", default=os.path.join(ROOT, "docs", "pamm_training.png"))
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="print the result tables and exit")
+    ap.add_argument("--merge", action="append", default=[],
+                    help="add the runs of another JSON written by this script, then exit")
     ap.add_argument("--runtime", default=None, help="path of libattn_runtime.so")
     args = ap.parse_args()
 
@@ -271,6 +325,19 @@ def main():
     if os.path.exists(args.out):
         with open(args.out) as f:
             results = json.load(f)
+    if args.merge:
+        for path in args.merge:
+            with open(path) as f:
+                other = json.load(f)
+            results["runs"].update(other["runs"])
+            results.setdefault("settings", other.get("settings"))
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+            f.write("\n")
+        return
+    if args.markdown:
+        print(markdown(results))
+        return
     if args.plot_only:
         plot(results, args.png)
         return
