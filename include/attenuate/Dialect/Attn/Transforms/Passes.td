@@ -457,4 +457,55 @@ def AttnMlaUpcyclePass : Pass<"attn-mla-upcycle", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def AttnCompressPass : Pass<"attn-compress", "::mlir::ModuleOp"> {
+  let summary = "Stack shared attention, MLA upcycling, low rank and the "
+                "sparse-dictionary KV cache in one documented order";
+  let description = [{
+    Runs, in this order, each compression pass whose option is given, with
+    that option string as the pass's own options:
+
+    1. `share=` → `attn-share-attention`. First, because it chooses layers
+       from the original model's attention similarity and ties their query
+       and key to a source layer; the later stages leave tied layers' Q/K
+       alone (MLA skips them with a remark).
+    2. `mla=` → `attn-mla-upcycle`. Before low rank, because its joint SVD
+       needs the original K/V weights, which low rank would factor.
+    3. `lowrank=` → `attn-lowrank` on what remains (Q/O, MLP, the K/V of
+       layers MLA did not take; restrict it with `components=`).
+    4. `sparse-kv=` → `attn-sparse-kv`, last, so that only the caches the
+       other stages kept (dense layers, the V caches of shared layers) are
+       encoded.
+
+    `stats=S` is appended to the options of the stages that read
+    calibration statistics (share, lowrank, sparse-kv) unless they name
+    their own. The statistics describe the original model: a stage after
+    another sees activations the statistics did not measure, so stacking
+    is an initialisation to evaluate, not a guarantee (recalibrating the
+    rewritten module between stages with `attn-calibrate` is the
+    alternative). A stage option that does not parse is an error naming
+    the option; new weights of every stage go out with
+    `--attn-params-out`, and `attn-report` shows the combined KV bytes per
+    token.
+
+    ```
+    attn-opt m.mlir --attn-compress="stats=s.safetensors \
+        share={spans=1-2} mla={kv-rank=8 rope-dim=4 layers=3-7} \
+        sparse-kv={k-atoms=2 v-atoms=2}" \
+        --attn-params-out=new.safetensors -o small.mlir
+    ```
+  }];
+  let options = [
+    Option<"stats", "stats", "std::string", /*default=*/"\"\"",
+           "Calibration statistics passed to share, lowrank and sparse-kv">,
+    Option<"share", "share", "std::string", /*default=*/"\"\"",
+           "Options of attn-share-attention (empty: stage skipped)">,
+    Option<"mla", "mla", "std::string", /*default=*/"\"\"",
+           "Options of attn-mla-upcycle (empty: stage skipped)">,
+    Option<"lowrank", "lowrank", "std::string", /*default=*/"\"\"",
+           "Options of attn-lowrank (empty: stage skipped)">,
+    Option<"sparseKv", "sparse-kv", "std::string", /*default=*/"\"\"",
+           "Options of attn-sparse-kv (empty: stage skipped)">,
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD
