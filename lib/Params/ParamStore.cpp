@@ -5,10 +5,13 @@
 
 #include "Detail.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <set>
+#include <cstdlib>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -303,22 +306,107 @@ bool ParamStore::addTensor(const std::string &name, DType dtype,
     return false;
   }
   Added &slot = added_[name];
+  unmap(slot);
   slot.bytes = std::move(bytes);
   slot.ref.name = name;
   slot.ref.dtype = dtype;
   slot.ref.shape = std::move(shape);
   slot.ref.data = slot.bytes.data();
   slot.ref.source = kMemorySource;
+  if (slot.bytes.size() >= kSpillBytes)
+    spill(slot); // on failure the bytes simply stay in memory
   return true;
 }
 
+bool ParamStore::spill(Added &slot) {
+  if (spillFd_ < 0) {
+    const char *dir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") +
+                       "/attn-params-spill-XXXXXX";
+    spillFd_ = ::mkstemp(tmpl.data());
+    if (spillFd_ < 0)
+      return false;
+    // Unlinked at once: the space goes back when the store is destroyed,
+    // however the process ends.
+    ::unlink(tmpl.c_str());
+  }
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t offset = (spillEnd_ + page - 1) / page * page;
+  const uint8_t *p = slot.bytes.data();
+  size_t left = slot.bytes.size();
+  for (uint64_t at = offset; left;) {
+    ssize_t n = ::pwrite(spillFd_, p, left, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    p += n;
+    at += n;
+    left -= n;
+  }
+  void *map = ::mmap(nullptr, slot.bytes.size(), PROT_READ, MAP_SHARED,
+                     spillFd_, static_cast<off_t>(offset));
+  if (map == MAP_FAILED)
+    return false;
+  spillEnd_ = offset + slot.bytes.size();
+  slot.spillOffset = offset;
+  slot.mapping = map;
+  slot.mappingBytes = slot.bytes.size();
+  slot.ref.data = static_cast<const uint8_t *>(map);
+  std::vector<uint8_t>().swap(slot.bytes);
+  return true;
+}
+
+void ParamStore::unmap(Added &slot) {
+  if (slot.mapping)
+    ::munmap(slot.mapping, slot.mappingBytes);
+  slot.mapping = nullptr;
+  slot.mappingBytes = 0;
+}
+
+ParamStore::~ParamStore() {
+  for (auto &entry : added_)
+    unmap(entry.second);
+  if (spillFd_ >= 0)
+    ::close(spillFd_);
+}
+
 bool ParamStore::writeAdded(const std::string &path, std::string &error) const {
-  std::vector<TensorToWrite> tensors;
-  tensors.reserve(added_.size());
+  std::vector<SafetensorsWriter::Decl> decls;
+  decls.reserve(added_.size());
   for (const auto &[name, added] : added_)
-    tensors.push_back(
-        {name, added.ref.dtype, added.ref.shape, added.bytes.data()});
-  return SafetensorsWriter::writeFile(path, tensors, {}, error);
+    decls.push_back({name, added.ref.dtype, added.ref.shape});
+  SafetensorsWriter writer;
+  if (!writer.open(path, decls, {}, error))
+    return false;
+  std::vector<uint8_t> chunk;
+  for (const auto &[name, added] : added_) {
+    if (!added.mapping) {
+      if (!writer.write(added.bytes.data(), added.bytes.size(), error))
+        return false;
+      continue;
+    }
+    // pread, not the mapping: reading through it would make every spilled
+    // tensor resident in this process at once.
+    chunk.resize(std::min<size_t>(added.mappingBytes, size_t(8) << 20));
+    for (size_t done = 0; done < added.mappingBytes;) {
+      size_t want = std::min(chunk.size(), added.mappingBytes - done);
+      ssize_t n = ::pread(spillFd_, chunk.data(), want,
+                          static_cast<off_t>(added.spillOffset + done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        error = path + ": cannot read back tensor \"" + name +
+                "\" from the temporary spill file: " +
+                (n < 0 ? std::strerror(errno) : "unexpected end of file");
+        return false;
+      }
+      if (!writer.write(chunk.data(), static_cast<size_t>(n), error))
+        return false;
+      done += static_cast<size_t>(n);
+    }
+  }
+  return writer.finish(error);
 }
 
 bool ParamStore::readAsF32(const std::string &name, std::vector<float> &out,

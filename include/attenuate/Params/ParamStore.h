@@ -39,6 +39,9 @@ public:
   /// `headerOnly`: archives are opened with SafetensorsFile::openHeader (shapes
   /// only; data pointers are null). Used by import/report on huge checkpoints.
   explicit ParamStore(bool headerOnly = false) : headerOnly_(headerOnly) {}
+  ~ParamStore();
+  ParamStore(const ParamStore &) = delete;
+  ParamStore &operator=(const ParamStore &) = delete;
 
   /// Adds a .safetensors file, or an index.json (which adds all its shards and
   /// checks that every tensor it lists exists in the shard it names).
@@ -52,11 +55,17 @@ public:
   std::vector<std::string> names() const;
 
   /// Adds (or replaces) an in-memory tensor; `bytes` must match dtype x shape.
+  /// Tensors of kSpillBytes or more are moved to an unlinked temporary file
+  /// and mapped back read-only, so that a pass creating many large weights
+  /// (attn-lowrank on an 8B model: 334 MiB a layer) keeps them in the page
+  /// cache rather than in the process's memory until writeAdded.
   bool addTensor(const std::string &name, DType dtype,
                  std::vector<int64_t> shape, std::vector<uint8_t> bytes,
                  std::string &error);
   bool hasAddedTensors() const { return !added_.empty(); }
-  /// Writes the in-memory tensors as one safetensors file (atomically).
+  /// Writes the in-memory tensors as one safetensors file (atomically);
+  /// spilled tensors are copied from the temporary file in chunks, never
+  /// mapped whole.
   bool writeAdded(const std::string &path, std::string &error) const;
 
   /// f32 copy of a parameter (converting from its dtype).
@@ -74,8 +83,22 @@ private:
   struct Added {
     ParamRef ref;
     std::vector<uint8_t> bytes;
+    // Spilled: bytes is empty and the data is at spillOffset in spillFd_,
+    // mapped (for ParamRef::data) at mapping/mappingBytes.
+    uint64_t spillOffset = 0;
+    void *mapping = nullptr;
+    size_t mappingBytes = 0;
   };
+  /// Moves `slot.bytes` to the spill file; false (bytes kept) if the file
+  /// cannot be written or mapped.
+  bool spill(Added &slot);
+  void unmap(Added &slot);
   std::map<std::string, Added> added_;
+  int spillFd_ = -1;
+  uint64_t spillEnd_ = 0;
+
+public:
+  static constexpr size_t kSpillBytes = size_t(16) << 20;
 };
 
 } // namespace attenuate::params

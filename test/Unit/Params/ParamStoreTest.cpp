@@ -152,6 +152,45 @@ TEST(ParamStore, AddedTensorsTakePrecedenceAndAreWrittenOut) {
   EXPECT_EQ(values, std::vector<float>{9});
 }
 
+TEST(ParamStore, LargeAddedTensorsAreSpilledAndWrittenExactly) {
+  TempDir dir;
+  ParamStore store;
+  std::string error;
+  // Two spilled tensors (one not a multiple of the page size, so the second
+  // starts on a rounded offset) between two small in-memory ones.
+  size_t big = ParamStore::kSpillBytes + 12;
+  std::vector<uint8_t> a(big), b(ParamStore::kSpillBytes);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = static_cast<uint8_t>(i * 7 + 3);
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = static_cast<uint8_t>(i * 13 + 1);
+  ASSERT_TRUE(store.addTensor("a", DType::U8, {int64_t(big)}, a, error))
+      << error;
+  ASSERT_TRUE(store.addTensor("b", DType::U8, {int64_t(b.size())}, b, error))
+      << error;
+  ASSERT_TRUE(store.addTensor("c", DType::F32, {1}, f32Bytes({4}), error))
+      << error;
+  const ParamRef *ra = store.lookup("a");
+  ASSERT_NE(ra, nullptr);
+  EXPECT_EQ(std::memcmp(ra->data, a.data(), a.size()), 0);
+  EXPECT_EQ(std::memcmp(store.lookup("b")->data, b.data(), b.size()), 0);
+
+  std::string out = dir.file("spilled.safetensors");
+  ASSERT_TRUE(store.writeAdded(out, error)) << error;
+  auto file = SafetensorsFile::open(out, error);
+  ASSERT_NE(file, nullptr) << error;
+  ASSERT_EQ(file->tensors().size(), 3u);
+  EXPECT_EQ(std::memcmp(file->data(*file->find("a")), a.data(), a.size()), 0);
+  EXPECT_EQ(std::memcmp(file->data(*file->find("b")), b.data(), b.size()), 0);
+
+  // Replacing a spilled tensor by a small one.
+  ASSERT_TRUE(store.addTensor("a", DType::F32, {1}, f32Bytes({2}), error))
+      << error;
+  std::vector<float> values;
+  ASSERT_TRUE(store.readAsF32("a", values, error)) << error;
+  EXPECT_EQ(values, std::vector<float>{2});
+}
+
 TEST(ParamStore, AddTensorValidates) {
   ParamStore store;
   std::string error;
