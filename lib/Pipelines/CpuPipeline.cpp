@@ -65,4 +65,10 @@ void mlir::attn::registerAttnPipelines() {
       "linear/mlp/attention, linalg loops for the rest; reference=true for "
       "loops everywhere)",
       buildLowerToCpuPipeline);
+  PassPipelineRegistration<LowerToCudaOptions>(
+      "attn-lower-to-cuda",
+      "Lower attn IR to an attn-plan (runtime kernel calls over "
+      "liveness-planned buffers) that the runtime-only attn-exec runs on the "
+      "CUDA or CPU kernels; plan=PATH says where it goes",
+      buildLowerToCudaPipeline);
 }

@@ -71,4 +71,47 @@ def ConvertAttnToLinalgPass : Pass<"convert-attn-to-linalg"> {
   ];
 }
 
+def ConvertAttnToRuntimePass : Pass<"convert-attn-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower the entry function to an attn-plan of runtime kernel calls";
+  let description = [{
+    Walks the entry function (`entry`, default `forward`) of a module of attn
+    ops and writes an *attn-plan* (JSON, version 1; docs/runtime-plan.md) to
+    `plan`: the kernel calls of the runtime's C ABI (`attn.embed`,
+    `attn.rms_norm`, `attn.linear`, `attn.mlp`, `attn.rope`,
+    `attn.attention`, `attn.cache_update`, residual `arith.addf`) over
+    buffers, parameters referenced by name in the module's safetensors
+    archives (absolute paths), and the index arithmetic (`tensor.dim`,
+    `tensor.extract` of an integer input, `arith.addi/subi/muli`) that the
+    runtime evaluates from the inputs to size everything. Reshapes
+    (`tensor.expand_shape`/`collapse_shape`) and unit-stride
+    `tensor.extract_slice` become views; a cache whose old version nothing
+    else reads is updated in place. Buffers get slots by liveness: a slot is
+    reused once every value in it is dead, so an 8-layer model needs a
+    handful of slots whatever its depth. The module is left unchanged.
+
+    The plan runs without MLIR/LLVM: `attn-exec plan --device=cpu|cuda`.
+    Anything the runtime cannot run is a diagnostic naming the op: other
+    ops, element types other than f32 (inputs may be i64/i32), dynamic
+    sizes not computable from the inputs, strided or rank-reducing slices.
+    ```
+    attn-opt m.mlir --convert-attn-to-runtime="plan=m.plan" -o /dev/null
+    attn-opt m.mlir --attn-lower-to-cuda="plan=m.plan" -o /dev/null
+    attn-exec m.plan --input=tokens.npy --input=positions.npy ... \
+        --output=logits.npy --device=cpu
+    ```
+  }];
+  let options = [
+    Option<"planPath", "plan", "std::string", /*default=*/"\"\"",
+           "Where to write the plan ('-' for stdout); required">,
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "The function to lower">,
+  ];
+  let dependentDialects = [
+    "::mlir::attn::AttnDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // ATTN_CONVERSION_PASSES_TD

@@ -22,7 +22,22 @@ struct LowerToCpuOptions : public PassPipelineOptions<LowerToCpuOptions> {
 void buildLowerToCpuPipeline(OpPassManager &pm,
                              const LowerToCpuOptions &options);
 
-/// Registers `attn-lower-to-cpu`.
+struct LowerToCudaOptions : public PassPipelineOptions<LowerToCudaOptions> {
+  PassOptions::Option<std::string> plan{
+      *this, "plan",
+      llvm::cl::desc("Where to write the attn-plan ('-' for stdout)")};
+  PassOptions::Option<std::string> entry{
+      *this, "entry", llvm::cl::desc("The function to lower"),
+      llvm::cl::init("forward")};
+};
+
+/// attn IR -> an attn-plan of runtime kernel calls (canonicalize, cse,
+/// convert-attn-to-runtime). The plan runs on the CUDA kernels, or the CPU
+/// ones, through the runtime-only attn-exec; the module is left as it is.
+void buildLowerToCudaPipeline(OpPassManager &pm,
+                              const LowerToCudaOptions &options);
+
+/// Registers `attn-lower-to-cpu` and `attn-lower-to-cuda`.
 void registerAttnPipelines();
 
 } // namespace mlir::attn

@@ -1,0 +1,478 @@
+//===- attn-exec.cpp - run a compiled attn-plan without MLIR --------------===//
+//
+//   attn-exec model.plan --input=tokens.npy --input=positions.npy
+//       [--input=...] --output=logits.npy [--compare=ref.npy --rtol --atol]
+//       [--device=cpu|cuda] [--attn-params=a.safetensors,...]
+//       [--num-threads=N] [--repeat=N]
+//   attn-exec model.plan --generate=N --prompt=tokens.npy --cache-len=C
+//
+// The plan comes from `attn-opt m.mlir --attn-lower-to-cuda=plan=m.plan`.
+// Inputs bind in order to the entry's arguments (a .safetensors input gives
+// several, in file order), as for attn-run; parameters come from the
+// archives the plan records, or --attn-params. --generate runs greedy
+// decoding on an imported model's plan (tokens, positions, then the caches
+// that outputs 1.. return): one prefill call, then one call per token with
+// the caches kept in the device's memory, and reports tokens/s.
+// Builds with -DATTN_ENABLE_COMPILER=OFF. Every error is one line on stderr
+// and a non-zero exit.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attenuate/Execution/Npy.h"
+#include "attenuate/Params/Safetensors.h"
+#include "attenuate/Plan/Executor.h"
+#include "attenuate/Runtime/attn_runtime.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using attenuate::exec::HostTensor;
+namespace params = attenuate::params;
+namespace plan = attenuate::plan;
+
+namespace {
+
+struct Options {
+  std::string planPath;
+  std::vector<std::string> inputs, outputs, compare, archives;
+  double rtol = 1e-4, atol = 1e-5;
+  std::string device = "cpu";
+  int threads = 0, repeat = 1;
+  int generate = 0;
+  std::string prompt;
+  int64_t cacheLen = 0;
+};
+
+int fail(const std::string &msg) {
+  std::fprintf(stderr, "attn-exec: %s\n", msg.c_str());
+  return 1;
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void usage() {
+  std::printf(
+      "USAGE: attn-exec <plan> [options]\n\n"
+      "Runs an attn-plan (attn-opt --attn-lower-to-cuda=plan=...) on the CPU\n"
+      "or CUDA kernels, without MLIR.\n\n"
+      "  --input=FILE         input .npy (or .safetensors for several), in "
+      "order\n"
+      "  --output=FILE        output .npy per result, or one .safetensors\n"
+      "  --compare=FILE       reference .npy per result (--rtol, --atol)\n"
+      "  --device=cpu|cuda    where the kernels run (default cpu)\n"
+      "  --attn-params=A,B    parameter archives replacing the plan's\n"
+      "  --num-threads=N      CPU kernel threads (0: all cores)\n"
+      "  --repeat=N           call N times, report the median time\n"
+      "  --generate=N         greedy decoding of N tokens after --prompt\n"
+      "  --prompt=FILE        prompt token ids [B, S] (.npy, int64)\n"
+      "  --cache-len=C        cache capacity for --generate (default S+N)\n");
+}
+
+bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
+  auto split = [](const std::string &v, std::vector<std::string> &out) {
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      if (comma == std::string::npos)
+        comma = v.size();
+      if (comma > start)
+        out.push_back(v.substr(start, comma - start));
+      start = comma + 1;
+    }
+  };
+  auto integer = [&](const std::string &name, const std::string &v,
+                     int64_t lo, int64_t &out) {
+    char *end = nullptr;
+    errno = 0;
+    long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end || errno || x < lo || x > (1ll << 40)) {
+      error = "--" + name + ": expected an integer >= " + std::to_string(lo) +
+              ", got '" + v + "'";
+      return false;
+    }
+    out = x;
+    return true;
+  };
+  auto number = [&](const std::string &name, const std::string &v,
+                    double &out) {
+    char *end = nullptr;
+    double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end || !(x >= 0) || !std::isfinite(x)) {
+      error = "--" + name + ": expected a non-negative number, got '" + v + "'";
+      return false;
+    }
+    out = x;
+    return true;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage();
+      std::exit(0);
+    }
+    if (a.rfind("--", 0) != 0) {
+      if (!o.planPath.empty()) {
+        error = "one plan only (got '" + o.planPath + "' and '" + a + "')";
+        return false;
+      }
+      o.planPath = a;
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      error = "--" + name + " needs a value";
+      return false;
+    }
+    int64_t x;
+    if (name == "input")
+      o.inputs.push_back(value);
+    else if (name == "output")
+      o.outputs.push_back(value);
+    else if (name == "compare")
+      o.compare.push_back(value);
+    else if (name == "attn-params")
+      split(value, o.archives);
+    else if (name == "rtol") {
+      if (!number(name, value, o.rtol))
+        return false;
+    } else if (name == "atol") {
+      if (!number(name, value, o.atol))
+        return false;
+    } else if (name == "device") {
+      if (value != "cpu" && value != "cuda") {
+        error = "--device: expected cpu or cuda, got '" + value + "'";
+        return false;
+      }
+      o.device = value;
+    } else if (name == "num-threads") {
+      if (!integer(name, value, 0, x))
+        return false;
+      o.threads = static_cast<int>(x);
+    } else if (name == "repeat") {
+      if (!integer(name, value, 1, x))
+        return false;
+      o.repeat = static_cast<int>(x);
+    } else if (name == "generate") {
+      if (!integer(name, value, 1, x))
+        return false;
+      o.generate = static_cast<int>(x);
+    } else if (name == "prompt")
+      o.prompt = value;
+    else if (name == "cache-len") {
+      if (!integer(name, value, 1, x))
+        return false;
+      o.cacheLen = x;
+    } else {
+      error = "unknown option --" + name + " (see --help)";
+      return false;
+    }
+  }
+  if (o.planPath.empty()) {
+    error = "no plan given (attn-exec <plan> ...; see --help)";
+    return false;
+  }
+  return true;
+}
+
+bool readSafetensorsInputs(const std::string &path,
+                           std::vector<HostTensor> &out, std::string &error) {
+  auto file = params::SafetensorsFile::open(path, error);
+  if (!file)
+    return false;
+  for (const params::TensorInfo &t : file->tensors()) {
+    HostTensor h;
+    h.dtype = t.dtype;
+    h.shape = t.shape;
+    const uint8_t *p = file->data(t);
+    h.bytes.assign(p, p + t.numBytes());
+    out.push_back(std::move(h));
+  }
+  return true;
+}
+
+double valueAt(const HostTensor &t, uint64_t i) {
+  switch (t.dtype) {
+  case params::DType::F32:
+    return t.data<float>()[i];
+  case params::DType::F64:
+    return t.data<double>()[i];
+  case params::DType::I64:
+    return static_cast<double>(t.data<int64_t>()[i]);
+  case params::DType::I32:
+    return t.data<int32_t>()[i];
+  default:
+    return NAN;
+  }
+}
+
+/// As attn-run: max errors; true when every element is within atol+rtol|ref|.
+bool compare(const Options &o, const std::string &name, const HostTensor &out,
+             const HostTensor &ref) {
+  if (out.shape != ref.shape) {
+    std::fprintf(stderr, "attn-exec: %s: result is %s but the reference is %s\n",
+                 name.c_str(), out.describe().c_str(),
+                 ref.describe().c_str());
+    return false;
+  }
+  double maxAbs = 0, maxRel = 0;
+  uint64_t bad = 0, n = out.numElements();
+  for (uint64_t i = 0; i < n; ++i) {
+    double a = valueAt(out, i), b = valueAt(ref, i);
+    double abs = std::fabs(a - b);
+    double rel = abs / std::max(std::fabs(b), 1e-30);
+    if (!(abs <= o.atol + o.rtol * std::fabs(b)))
+      ++bad;
+    if (!(abs <= maxAbs))
+      maxAbs = abs;
+    if (std::fabs(b) > o.atol && !(rel <= maxRel))
+      maxRel = rel;
+  }
+  std::printf("%s: max abs error %.3e, max rel error %.3e, %llu/%llu elements "
+              "outside atol %g + rtol %g -> %s\n",
+              name.c_str(), maxAbs, maxRel, (unsigned long long)bad,
+              (unsigned long long)n, o.atol, o.rtol, bad ? "FAIL" : "PASS");
+  return bad == 0;
+}
+
+double seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+/// Greedy decoding: tokens, positions, caches... -> logits, caches...
+int generate(const Options &o, plan::Executor &ex) {
+  const plan::Plan &p = ex.plan();
+  std::string error;
+  size_t ni = p.inputs.size();
+  if (ni < 2 || p.outputs.size() != ni - 1)
+    return fail("--generate needs a plan of (tokens, positions, caches...) -> "
+                "(logits, caches...); this one takes " +
+                std::to_string(ni) + " inputs and returns " +
+                std::to_string(p.outputs.size()));
+  for (size_t k = 1; k < p.outputs.size(); ++k)
+    if (ex.outputAliasesInput(k) != static_cast<int64_t>(k + 1))
+      return fail("--generate: output " + std::to_string(k) +
+                  " is not input " + std::to_string(k + 1) +
+                  " updated in place (not an imported decoder's plan)");
+  HostTensor prompt;
+  if (o.prompt.empty())
+    return fail("--generate needs --prompt=tokens.npy");
+  if (!attenuate::exec::readNpy(o.prompt, prompt, error))
+    return fail(error);
+  if (prompt.dtype != params::DType::I64 || prompt.shape.size() != 2 ||
+      prompt.shape[1] < 1)
+    return fail("--prompt: expected int64 [batch, length], got " +
+                prompt.describe());
+  int64_t B = prompt.shape[0], S = prompt.shape[1];
+  int64_t C = o.cacheLen ? o.cacheLen : S + o.generate;
+  if (C < S + o.generate)
+    return fail("--cache-len " + std::to_string(C) + " is less than the " +
+                std::to_string(S + o.generate) + " tokens generated");
+
+  std::vector<HostTensor> inputs(ni);
+  inputs[0] = prompt;
+  inputs[1] = HostTensor::zeros(params::DType::I64, {B, S});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < S; ++s)
+      inputs[1].data<int64_t>()[b * S + s] = s;
+  for (size_t i = 2; i < ni; ++i) {
+    const plan::Input &in = p.inputs[i];
+    if (in.dtype != params::DType::F32 || in.shape.size() < 2)
+      return fail("--generate: input " + std::to_string(i) + " (" + in.name +
+                  ") is not a cache [batch, capacity, ...]");
+    std::vector<int64_t> shape = {B, C};
+    for (size_t k = 2; k < in.shape.size(); ++k) {
+      if (in.shape[k].isScalar)
+        return fail("--generate: cache " + in.name + " has a dynamic dim " +
+                    std::to_string(k));
+      shape.push_back(in.shape[k].value);
+    }
+    inputs[i] = HostTensor::zeros(params::DType::F32, shape);
+  }
+  std::vector<bool> skip(p.outputs.size(), true), keep(ni, false);
+  skip[0] = false;
+
+  auto argmaxLast = [&](const HostTensor &logits, std::vector<int64_t> &next) {
+    int64_t V = logits.shape.back(), T = logits.shape[1];
+    next.assign(B, 0);
+    for (int64_t b = 0; b < B; ++b) {
+      const float *row = logits.data<float>() + (b * T + T - 1) * V;
+      next[b] = std::max_element(row, row + V) - row;
+    }
+  };
+
+  std::vector<HostTensor> outputs;
+  auto t0 = std::chrono::steady_clock::now();
+  if (!ex.run(inputs, outputs, keep, skip, error))
+    return fail(error);
+  double prefill = seconds(t0);
+  std::vector<int64_t> next;
+  argmaxLast(outputs[0], next);
+  std::vector<std::vector<int64_t>> generated(B);
+  for (int64_t b = 0; b < B; ++b)
+    generated[b].push_back(next[b]);
+
+  // Decode: the caches stay where the previous call updated them.
+  for (size_t i = 2; i < ni; ++i) {
+    keep[i] = true;
+    inputs[i].bytes.clear();
+    inputs[i].bytes.shrink_to_fit();
+  }
+  inputs[0] = HostTensor::zeros(params::DType::I64, {B, 1});
+  inputs[1] = HostTensor::zeros(params::DType::I64, {B, 1});
+  std::vector<double> times;
+  auto tDecode = std::chrono::steady_clock::now();
+  for (int step = 1; step < o.generate; ++step) {
+    for (int64_t b = 0; b < B; ++b) {
+      inputs[0].data<int64_t>()[b] = next[b];
+      inputs[1].data<int64_t>()[b] = S + step - 1;
+    }
+    auto ts = std::chrono::steady_clock::now();
+    if (!ex.run(inputs, outputs, keep, skip, error))
+      return fail("decode step " + std::to_string(step) + ": " + error);
+    times.push_back(seconds(ts));
+    argmaxLast(outputs[0], next);
+    for (int64_t b = 0; b < B; ++b)
+      generated[b].push_back(next[b]);
+  }
+  double decode = seconds(tDecode);
+  std::printf("device: %s\n", ex.backend().name());
+  std::printf("prefill: %lld x %lld tokens in %.6f s (%.1f tokens/s)\n",
+              (long long)B, (long long)S, prefill, B * S / prefill);
+  if (!times.empty()) {
+    std::sort(times.begin(), times.end());
+    std::printf("decode: %zu steps x %lld sequences in %.6f s, median step "
+                "%.6f s (%.1f tokens/s)\n",
+                times.size(), (long long)B, decode, times[times.size() / 2],
+                B * times.size() / decode);
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    std::printf("generated[%lld]:", (long long)b);
+    for (int64_t t : generated[b])
+      std::printf(" %lld", (long long)t);
+    std::printf("\n");
+  }
+  if (!o.outputs.empty()) {
+    HostTensor ids = HostTensor::zeros(params::DType::I64,
+                                       {B, static_cast<int64_t>(o.generate)});
+    for (int64_t b = 0; b < B; ++b)
+      for (int t = 0; t < o.generate; ++t)
+        ids.data<int64_t>()[b * o.generate + t] = generated[b][t];
+    if (!attenuate::exec::writeNpy(o.outputs[0], ids, error))
+      return fail(error);
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  std::string error;
+  if (!parseArgs(argc, argv, o, error))
+    return fail(error);
+  if (o.threads > 0)
+    attn_set_num_threads(o.threads);
+
+  // Inputs first: bad input is reported before parameters load.
+  std::vector<HostTensor> inputs;
+  for (const std::string &path : o.inputs) {
+    if (endsWith(path, ".safetensors")) {
+      if (!readSafetensorsInputs(path, inputs, error))
+        return fail(error);
+      continue;
+    }
+    HostTensor t;
+    if (!attenuate::exec::readNpy(path, t, error))
+      return fail(error);
+    inputs.push_back(std::move(t));
+  }
+
+  plan::Plan pl;
+  if (!plan::readPlanFile(o.planPath, pl, error))
+    return fail(error);
+  std::unique_ptr<plan::Backend> backend;
+  if (o.device == "cuda") {
+    backend = plan::createCudaBackend(error);
+    if (!backend)
+      return fail("--device=cuda: " + error);
+  } else {
+    backend = plan::createCpuBackend();
+  }
+  auto ex = plan::Executor::create(std::move(pl), std::move(backend),
+                                   o.archives, error);
+  if (!ex)
+    return fail(error);
+
+  if (o.generate)
+    return generate(o, *ex);
+
+  if (inputs.size() != ex->plan().inputs.size()) {
+    std::string sig;
+    for (const plan::Input &in : ex->plan().inputs)
+      sig += (sig.empty() ? "" : ", ") + in.name;
+    return fail("@" + ex->plan().entry + " takes " +
+                std::to_string(ex->plan().inputs.size()) + " inputs (" + sig +
+                "), got " + std::to_string(inputs.size()) + " from --input");
+  }
+
+  std::vector<HostTensor> outputs;
+  std::vector<double> times;
+  for (int r = 0; r < o.repeat; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (!ex->run(inputs, outputs, error))
+      return fail(error);
+    times.push_back(seconds(t0));
+  }
+  if (o.repeat > 1) {
+    std::sort(times.begin(), times.end());
+    std::printf("time: median %.6f s over %zu calls\n", times[times.size() / 2],
+                times.size());
+  }
+
+  if (o.outputs.size() == 1 && endsWith(o.outputs[0], ".safetensors")) {
+    std::vector<params::TensorToWrite> tensors;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      tensors.push_back({"result" + std::to_string(i), outputs[i].dtype,
+                         outputs[i].shape, outputs[i].bytes.data()});
+    if (!params::SafetensorsWriter::writeFile(o.outputs[0], tensors, {},
+                                              error))
+      return fail(error);
+  } else {
+    if (o.outputs.size() > outputs.size())
+      return fail(std::to_string(o.outputs.size()) + " --output files for " +
+                  std::to_string(outputs.size()) + " results");
+    for (size_t i = 0; i < o.outputs.size(); ++i)
+      if (!attenuate::exec::writeNpy(o.outputs[i], outputs[i], error))
+        return fail(error);
+  }
+  if (o.compare.size() > outputs.size())
+    return fail(std::to_string(o.compare.size()) + " --compare files for " +
+                std::to_string(outputs.size()) + " results");
+  bool ok = true;
+  for (size_t i = 0; i < o.compare.size(); ++i) {
+    HostTensor ref;
+    if (!attenuate::exec::readNpy(o.compare[i], ref, error))
+      return fail(error);
+    ok &= compare(o, "result " + std::to_string(i), outputs[i], ref);
+  }
+  if (!ok)
+    return fail("results differ from the reference beyond tolerance");
+  return 0;
+}
