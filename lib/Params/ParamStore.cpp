@@ -319,39 +319,14 @@ bool ParamStore::addTensor(const std::string &name, DType dtype,
 }
 
 bool ParamStore::spill(Added &slot) {
-  if (spillFd_ < 0) {
-    const char *dir = std::getenv("TMPDIR");
-    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") +
-                       "/attn-params-spill-XXXXXX";
-    spillFd_ = ::mkstemp(tmpl.data());
-    if (spillFd_ < 0)
-      return false;
-    // Unlinked at once: the space goes back when the store is destroyed,
-    // however the process ends.
-    ::unlink(tmpl.c_str());
-  }
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uint64_t offset = (spillEnd_ + page - 1) / page * page;
-  const uint8_t *p = slot.bytes.data();
-  size_t left = slot.bytes.size();
-  for (uint64_t at = offset; left;) {
-    ssize_t n = ::pwrite(spillFd_, p, left, static_cast<off_t>(at));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    p += n;
-    at += n;
-    left -= n;
-  }
-  void *map = ::mmap(nullptr, slot.bytes.size(), PROT_READ, MAP_SHARED,
-                     spillFd_, static_cast<off_t>(offset));
-  if (map == MAP_FAILED)
+  SpillFile::Extent extent;
+  if (!spill_.put(slot.bytes.data(), slot.bytes.size(), extent))
     return false;
-  spillEnd_ = offset + slot.bytes.size();
-  slot.spillOffset = offset;
+  const void *map = spill_.map(extent);
+  if (!map)
+    return false;
+  slot.extent = extent;
   slot.mapping = map;
-  slot.mappingBytes = slot.bytes.size();
   slot.ref.data = static_cast<const uint8_t *>(map);
   std::vector<uint8_t>().swap(slot.bytes);
   return true;
@@ -359,16 +334,13 @@ bool ParamStore::spill(Added &slot) {
 
 void ParamStore::unmap(Added &slot) {
   if (slot.mapping)
-    ::munmap(slot.mapping, slot.mappingBytes);
+    ::munmap(const_cast<void *>(slot.mapping), slot.extent.bytes);
   slot.mapping = nullptr;
-  slot.mappingBytes = 0;
 }
 
 ParamStore::~ParamStore() {
   for (auto &entry : added_)
     unmap(entry.second);
-  if (spillFd_ >= 0)
-    ::close(spillFd_);
 }
 
 bool ParamStore::writeAdded(const std::string &path, std::string &error) const {
@@ -388,22 +360,17 @@ bool ParamStore::writeAdded(const std::string &path, std::string &error) const {
     }
     // pread, not the mapping: reading through it would make every spilled
     // tensor resident in this process at once.
-    chunk.resize(std::min<size_t>(added.mappingBytes, size_t(8) << 20));
-    for (size_t done = 0; done < added.mappingBytes;) {
-      size_t want = std::min(chunk.size(), added.mappingBytes - done);
-      ssize_t n = ::pread(spillFd_, chunk.data(), want,
-                          static_cast<off_t>(added.spillOffset + done));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0) {
-        error = path + ": cannot read back tensor \"" + name +
-                "\" from the temporary spill file: " +
-                (n < 0 ? std::strerror(errno) : "unexpected end of file");
+    chunk.resize(std::min<size_t>(added.extent.bytes, size_t(8) << 20));
+    for (size_t done = 0; done < added.extent.bytes;) {
+      size_t n = std::min(chunk.size(), added.extent.bytes - done);
+      std::string readError;
+      if (!spill_.read(added.extent, done, chunk.data(), n, readError)) {
+        error = path + ": tensor \"" + name + "\": " + readError;
         return false;
       }
-      if (!writer.write(chunk.data(), static_cast<size_t>(n), error))
+      if (!writer.write(chunk.data(), n, error))
         return false;
-      done += static_cast<size_t>(n);
+      done += n;
     }
   }
   return writer.finish(error);

@@ -10,6 +10,7 @@
 #define ATTENUATE_PARAMS_PARAMSTORE_H
 
 #include "attenuate/Params/Safetensors.h"
+#include "attenuate/Params/SpillFile.h"
 
 #include <map>
 #include <memory>
@@ -83,19 +84,17 @@ private:
   struct Added {
     ParamRef ref;
     std::vector<uint8_t> bytes;
-    // Spilled: bytes is empty and the data is at spillOffset in spillFd_,
-    // mapped (for ParamRef::data) at mapping/mappingBytes.
-    uint64_t spillOffset = 0;
-    void *mapping = nullptr;
-    size_t mappingBytes = 0;
+    // Spilled: bytes is empty, the data is `extent` of spill_, mapped (for
+    // ParamRef::data) at `mapping`.
+    SpillFile::Extent extent;
+    const void *mapping = nullptr;
   };
   /// Moves `slot.bytes` to the spill file; false (bytes kept) if the file
   /// cannot be written or mapped.
   bool spill(Added &slot);
   void unmap(Added &slot);
   std::map<std::string, Added> added_;
-  int spillFd_ = -1;
-  uint64_t spillEnd_ = 0;
+  SpillFile spill_;
 
 public:
   static constexpr size_t kSpillBytes = size_t(16) << 20;

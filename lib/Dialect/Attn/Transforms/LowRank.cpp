@@ -175,6 +175,10 @@ struct NewWeight {
   /// every new tensor until the rewrite is applied, and fp64 copies would
   /// take two to four times the memory.
   std::vector<uint8_t> bytes;
+  /// Where `bytes` wait when large (then empty): planning all layers before
+  /// applying would otherwise hold every new weight of the model at once
+  /// (334 MiB a layer on an 8B model).
+  std::optional<attenuate::params::SpillFile::Extent> spilled;
   std::vector<int64_t> shape;
   Type elementType, computeType;
   int64_t elements() const {
@@ -255,6 +259,7 @@ struct LowRankRewrite {
   std::unique_ptr<attenuate::calibration::StatsFile> statsFile;
   std::map<std::string, Matrix> statCache;
   std::map<std::string, nm::SqrtResult> rootCache;
+  attenuate::params::SpillFile spill;
   std::map<std::string, RankRange> ranks;
   /// Projections already planned for factoring (each is replaced once).
   llvm::SmallPtrSet<Operation *, 16> factored;
@@ -515,6 +520,12 @@ struct LowRankRewrite {
     w.elementType = tensorType(from.getResult()).getElementType();
     w.computeType = tensorType(operand).getElementType();
     w.bytes = std::move(bytes);
+    attenuate::params::SpillFile::Extent extent;
+    if (w.bytes.size() >= attenuate::params::ParamStore::kSpillBytes &&
+        spill.put(w.bytes.data(), w.bytes.size(), extent)) {
+      w.spilled = extent;
+      std::vector<uint8_t>().swap(w.bytes);
+    }
     w.shape = std::move(shape);
     return w;
   }
@@ -1089,6 +1100,8 @@ struct LowRankRewrite {
     auto dtype = *dtypeOf(w.elementType);
     const std::vector<int64_t> &shape = w.shape;
     std::string err;
+    if (w.spilled && !spill.read(*w.spilled, w.bytes, err))
+      return error(before) << "cannot store \"" << name << "\": " << err;
     // Moved, not copied: the plan's bytes are not needed after this, and a
     // copy would hold every new weight twice while the rewrite is applied.
     if (!store->addTensor(name, dtype, shape, std::move(w.bytes), err))
