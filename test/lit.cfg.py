@@ -45,3 +45,18 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.attn_tools_dir, append_path=True)
 tools = ["attn-opt", "attn-import"]
 llvm_config.add_tool_substitutions(tools, [config.attn_tools_dir])
+
+# cuda-device: attn-exec was built with the CUDA backend and a usable GPU is
+# here (tests that need one say REQUIRES: cuda-device and show UNSUPPORTED
+# elsewhere).
+import subprocess
+_attn_exec = os.path.join(config.attn_tools_dir, "attn-exec")
+if os.path.exists(_attn_exec):
+    try:
+        _devices = subprocess.run([_attn_exec, "--list-devices"],
+                                  capture_output=True, text=True,
+                                  timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        _devices = ""
+    if "cuda: available" in _devices:
+        config.available_features.add("cuda-device")

@@ -75,6 +75,7 @@ class CpuBackend final : public Backend {
 public:
   const char *name() const override { return "cpu"; }
   DType activationType() const override { return DType::F32; }
+  void setNumThreads(int n) override { attn_set_num_threads(n); }
 
   bool uploadParam(const std::vector<float> &data, char *&out,
                    std::string &) override {
@@ -342,7 +343,7 @@ private:
 
 } // namespace
 
-std::unique_ptr<Backend> createCpuBackend() {
+std::unique_ptr<Backend> createCpuBackend(std::string &) {
   return std::make_unique<CpuBackend>();
 }
 

@@ -411,6 +411,14 @@ bool Executor::run(const std::vector<HostTensor> &inputs,
   return true;
 }
 
+#ifndef ATTN_PLAN_HAS_CPU
+std::unique_ptr<Backend> createCpuBackend(std::string &error) {
+  error = "this build has no CPU backend (libattn_runtime, which needs "
+          "OpenBLAS, was not built)";
+  return nullptr;
+}
+#endif
+
 #ifndef ATTN_PLAN_HAS_CUDA
 bool cudaBackendBuilt() { return false; }
 std::unique_ptr<Backend> createCudaBackend(std::string &error) {

@@ -21,7 +21,6 @@
 #include "attenuate/Execution/Npy.h"
 #include "attenuate/Params/Safetensors.h"
 #include "attenuate/Plan/Executor.h"
-#include "attenuate/Runtime/attn_runtime.h"
 
 #include <algorithm>
 #include <chrono>
@@ -46,6 +45,7 @@ struct Options {
   std::string device = "cpu";
   int threads = 0, repeat = 1;
   int generate = 0;
+  bool listDevices = false;
   std::string prompt;
   int64_t cacheLen = 0;
 };
@@ -75,7 +75,8 @@ void usage() {
       "  --repeat=N           call N times, report the median time\n"
       "  --generate=N         greedy decoding of N tokens after --prompt\n"
       "  --prompt=FILE        prompt token ids [B, S] (.npy, int64)\n"
-      "  --cache-len=C        cache capacity for --generate (default S+N)\n");
+      "  --cache-len=C        cache capacity for --generate (default S+N)\n"
+      "  --list-devices       say which devices this build can run on here\n");
 }
 
 bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
@@ -119,6 +120,10 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     if (a == "--help" || a == "-h") {
       usage();
       std::exit(0);
+    }
+    if (a == "--list-devices") {
+      o.listDevices = true;
+      continue;
     }
     if (a.rfind("--", 0) != 0) {
       if (!o.planPath.empty()) {
@@ -183,7 +188,7 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       return false;
     }
   }
-  if (o.planPath.empty()) {
+  if (o.planPath.empty() && !o.listDevices) {
     error = "no plan given (attn-exec <plan> ...; see --help)";
     return false;
   }
@@ -387,8 +392,20 @@ int main(int argc, char **argv) {
   std::string error;
   if (!parseArgs(argc, argv, o, error))
     return fail(error);
-  if (o.threads > 0)
-    attn_set_num_threads(o.threads);
+  if (o.listDevices) {
+    // "cpu: available" / "cuda: unavailable (<why>)": lit's cuda-device
+    // feature reads this.
+    for (const char *dev : {"cpu", "cuda"}) {
+      std::string why;
+      auto be = std::string(dev) == "cpu" ? plan::createCpuBackend(why)
+                                          : plan::createCudaBackend(why);
+      if (be)
+        std::printf("%s: available\n", dev);
+      else
+        std::printf("%s: unavailable (%s)\n", dev, why.c_str());
+    }
+    return 0;
+  }
 
   // Inputs first: bad input is reported before parameters load.
   std::vector<HostTensor> inputs;
@@ -413,8 +430,12 @@ int main(int argc, char **argv) {
     if (!backend)
       return fail("--device=cuda: " + error);
   } else {
-    backend = plan::createCpuBackend();
+    backend = plan::createCpuBackend(error);
+    if (!backend)
+      return fail("--device=cpu: " + error);
   }
+  if (o.threads > 0)
+    backend->setNumThreads(o.threads);
   auto ex = plan::Executor::create(std::move(pl), std::move(backend),
                                    o.archives, error);
   if (!ex)

@@ -42,6 +42,8 @@ public:
   /// The dtype of the plan's F32 values on this backend (F32 on the CPU;
   /// BF16 on CUDA, whose kernels take bf16/fp16).
   virtual params::DType activationType() const = 0;
+  /// Host threads for the kernels (the CPU backend; 0: all cores).
+  virtual void setNumThreads(int) {}
   /// Copies a parameter (F32 host data) into backend memory.
   virtual bool uploadParam(const std::vector<float> &data, char *&out,
                            std::string &error) = 0;
@@ -80,7 +82,8 @@ public:
                    std::string &error) = 0;
 };
 
-std::unique_ptr<Backend> createCpuBackend();
+/// nullptr with `error` set when this build has no CPU runtime.
+std::unique_ptr<Backend> createCpuBackend(std::string &error);
 /// nullptr with `error` set when this build has no CUDA or no device is
 /// usable (the driver's message).
 std::unique_ptr<Backend> createCudaBackend(std::string &error);
