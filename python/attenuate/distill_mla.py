@@ -253,13 +253,43 @@ class MlaAttention(nn.Module):
         return F.linear(o.reshape(B, S, -1), self.o_dense, self.o_bias)
 
 
+def dense_attention(attn, x, cos, sin, qk=None):
+    """torch_llama's Attention without a cache, returning its RoPE'd (q, k)
+    so that a shared layer can use its source's: given `qk`, they replace
+    the layer's own (whose q_proj/k_proj the module no longer reads)."""
+    B, S, _ = x.shape
+    if qk is None:
+        q = attn.q_proj(x).view(B, S, attn.hq, attn.d).transpose(1, 2)
+        k = attn.k_proj(x).view(B, S, attn.hkv, attn.d).transpose(1, 2)
+        rot = cos.shape[-1]
+
+        def rope(t):
+            h = rot // 2
+            r = t[..., :rot]
+            turned = torch.cat((-r[..., h:], r[..., :h]), dim=-1)
+            return torch.cat((r * cos + turned * sin, t[..., rot:]), dim=-1)
+        q, k = rope(q), rope(k)
+    else:
+        q, k = qk
+    v = attn.v_proj(x).view(B, S, attn.hkv, attn.d).transpose(1, 2)
+    rep = attn.hq // attn.hkv
+    kr = k.repeat_interleave(rep, dim=1) if rep > 1 else k
+    vr = v.repeat_interleave(rep, dim=1) if rep > 1 else v
+    probs = causal_softmax((q @ kr.transpose(-1, -2)) / math.sqrt(attn.d))
+    ctx = (probs @ vr).transpose(1, 2).reshape(B, S, attn.hq * attn.d)
+    return attn.o_proj(ctx), (q, k)
+
+
 class MlaModel(nn.Module):
     """The original Llama with the rewritten layers' attention replaced."""
 
     def __init__(self, base: LlamaForCausalLM, records: Dict[int, dict],
-                 tensors: Dict[str, np.ndarray]):
+                 tensors: Dict[str, np.ndarray], shared: Optional[Dict[int, int]] = None):
         super().__init__()
         self.base = base
+        # attn-share-attention: layer -> the source layer whose (RoPE'd) q
+        # and k it uses; its own v_proj and o_proj stay.
+        self.shared = dict(shared or {})
         for p in base.parameters():
             p.requires_grad_(False)
         cfg = base.config
@@ -275,10 +305,15 @@ class MlaModel(nn.Module):
         base = self.base
         h = base.model.embed_tokens(tokens)
         cos, sin = base.rope(positions, h.dtype)
+        sources = set(self.shared.values())
+        qk = {}
         for i, layer in enumerate(base.model.layers):
             x = layer.input_layernorm(h)
             if str(i) in self.mla:
                 a = self.mla[str(i)](x, positions)
+            elif i in self.shared or i in sources:
+                a, qk[i] = dense_attention(layer.self_attn, x, cos, sin,
+                                           qk.get(self.shared.get(i, -1)))
             else:
                 a, _ = layer.self_attn(x, cos, sin, None)
             h = h + a
@@ -363,16 +398,33 @@ def main(argv=None) -> int:
         if foreign:
             raise SystemExit("the module uses tensors neither in the checkpoint nor "
                              "MLA records (another rewrite?): " + ", ".join(foreign[:5]))
+    # A dense layer that reads neither its q_proj nor its k_proj is one
+    # attn-share-attention tied to the layer before its span (the nearest
+    # earlier layer that still reads its own).
+    shared: Dict[int, int] = {}
     for i in range(int(cfg["num_hidden_layers"])):
         if i in records:
             continue
-        for p in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            n = f"model.layers.{i}.self_attn.{p}.weight"
-            if n not in params:
-                raise SystemExit(f"dense layer {i} does not read {n}: the module "
+        has = {p: f"model.layers.{i}.self_attn.{p}.weight" in params
+               for p in ("q_proj", "k_proj", "v_proj", "o_proj")}
+        if not has["q_proj"] and not has["k_proj"] and has["v_proj"] and has["o_proj"]:
+            src = max((j for j in range(i) if j not in records and j not in shared),
+                      default=None)
+            if src is None:
+                raise SystemExit(f"layer {i} reads no q_proj/k_proj and no earlier "
+                                 "dense layer can be its shared-attention source")
+            shared[i] = src
+            continue
+        for p, ok in has.items():
+            if not ok:
+                raise SystemExit(f"dense layer {i} does not read "
+                                 f"model.layers.{i}.self_attn.{p}.weight: the module "
                                  "has rewrites this script does not model")
+    if shared:
+        log("distill_mla: shared attention " +
+            ", ".join(f"{i}<-{j}" for i, j in sorted(shared.items())))
 
-    student = MlaModel(load_pretrained(args.model), records, tensors)
+    student = MlaModel(load_pretrained(args.model), records, tensors, shared)
     for p in teacher.parameters():
         p.requires_grad_(False)
     n_train = sum(p.numel() for p in student.parameters() if p.requires_grad)
