@@ -10,8 +10,13 @@
 #   5. measures the copy and bf16 GEMM ceilings and times our prefill,
 #      decode and MLA decode kernels against torch SDPA (flash backend) and a
 #      plain torch absorbed-MLA decode in the same run (bench.py);
+#   6. runs the compiled bytellama plan (bench/gpu/bytellama.plan, made on the
+#      CPU machine by bench/gpu/make_plan.sh) with attn-exec --device=cuda:
+#      logits against torch fp32, greedy decode tokens/s against torch eager
+#      (e2e_decode.py → e2e.md / e2e.json);
 # and writes everything to $OUT: run.log, device.txt, ptxas.txt, tests.xml,
-# sanitizer logs, bench.md / bench.json (the table), summary.txt.
+# sanitizer logs, bench.md / bench.json (the table), e2e.md / e2e.json,
+# summary.txt.
 #
 #   bench/gpu/run.sh            on the GPU machine ($OUT set by the runner)
 #   bench/gpu/run.sh --dry-run  anywhere: the same build (nice, -j1) and the
@@ -135,6 +140,24 @@ else
   rc=$?
   if [ $rc -eq 0 ]; then record bench "ok (bench.md)";
   else record bench "FAILED or incomplete (rc $rc, see run.log)"; fi
+fi
+
+step "end to end: compiled bytellama plan (attn-exec) vs torch eager decode"
+# bench/gpu/bytellama.plan was compiled on the CPU machine
+# (bench/gpu/make_plan.sh); attn-exec runs it here without MLIR.
+if [ ! -x "$BUILD/bin/attn-exec" ]; then
+  echo "attn-exec not built"
+  record e2e "not built"
+elif [ "$DRY" = 1 ]; then
+  "$BUILD/bin/attn-exec" --list-devices
+  echo "skipped: dry run (needs a GPU; the CPU machine runs the same plan in test/Integration/attn-exec-bytellama.test)"
+  record e2e "skipped (dry run)"
+else
+  E2E_ARGS=""
+  [ -n "$QUICK" ] && E2E_ARGS="--batches 1 --new 64"
+  timeout 150 "$PYTHON" bench/gpu/e2e_decode.py --exec "$BUILD/bin/attn-exec" \
+    --plan bench/gpu/bytellama.plan --out "$OUT" $E2E_ARGS \
+    && record e2e "ok (e2e.md)" || record e2e "FAILED (see run.log)"
 fi
 
 step "summary"

@@ -489,6 +489,13 @@ bool readPlanFile(const std::string &path, Plan &plan, std::string &error) {
     error = path + ": " + error;
     return false;
   }
+  // Relative archive paths are relative to the plan's directory, so a plan
+  // travels with its checkpoint (bench/gpu/bytellama.plan).
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  for (std::string &a : plan.archives)
+    if (!a.empty() && a[0] != '/')
+      a = dir + a;
   return true;
 }
 

@@ -108,6 +108,7 @@ std::string toJson(const Plan &plan);
 /// Parses and validates (every reference in range and to something defined
 /// earlier, known ops with their operand counts, dtypes the runtime has).
 bool fromJson(std::string_view text, Plan &plan, std::string &error);
+/// Reads a plan file; relative archive paths become relative to its directory.
 bool readPlanFile(const std::string &path, Plan &plan, std::string &error);
 /// Structural checks fromJson applies (exposed for the pass's own output).
 bool validate(const Plan &plan, std::string &error);
