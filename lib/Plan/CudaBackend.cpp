@@ -132,8 +132,7 @@ public:
     if (!cudaOk(cudaMalloc(&p, h.size() * 2 + 16), "cudaMalloc", error))
       return false;
     params_.push_back(p);
-    if (!cudaOk(cudaMemcpy(p, h.data(), h.size() * 2, cudaMemcpyHostToDevice),
-                "cudaMemcpy", error))
+    if (!copyIn(p, h.data(), h.size() * 2, error))
       return false;
     out = static_cast<char *>(p);
     return true;
@@ -159,12 +158,7 @@ public:
     }
     if (!b.reserve(bytes, error))
       return false;
-    // Synchronous: the host vector dies here, and the previous call's
-    // kernels may still read this buffer.
-    if (!cudaOk(cudaStreamSynchronize(stream_), "cudaStreamSynchronize",
-                error) ||
-        !cudaOk(cudaMemcpy(b.ptr, src, bytes, cudaMemcpyHostToDevice),
-                "cudaMemcpy", error))
+    if (!copyIn(b.ptr, src, bytes, error))
       return false;
     out = static_cast<char *>(b.ptr);
     return true;
@@ -202,16 +196,13 @@ public:
       return false;
     if (v.dtype == DType::BF16 && planType == DType::F32) {
       std::vector<uint16_t> h(n);
-      if (!cudaOk(cudaMemcpy(h.data(), v.data, n * 2, cudaMemcpyDeviceToHost),
-                  "cudaMemcpy", error))
+      if (!copyOut(h.data(), v.data, n * 2, error))
         return false;
       for (size_t i = 0; i < n; ++i)
         out.data<float>()[i] = fromBf16(h[i]);
       return true;
     }
-    return cudaOk(cudaMemcpy(out.bytes.data(), v.data, out.bytes.size(),
-                             cudaMemcpyDeviceToHost),
-                  "cudaMemcpy", error);
+    return copyOut(out.bytes.data(), v.data, out.bytes.size(), error);
   }
 
   bool embed(const View &table, const View &tokens, const View &y,
@@ -335,6 +326,25 @@ public:
   }
 
 private:
+  /// Host -> device on the plan's stream, waited for: the host data may die
+  /// right after, and a pageable cudaMemcpy may return before its DMA ends
+  /// (which a kernel on a non-blocking stream would not wait for). Queued
+  /// after the previous call's kernels, which may still read `dst`.
+  bool copyOut(void *dst, const void *src, size_t bytes, std::string &error) {
+    return cudaOk(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
+                                  stream_),
+                  "cudaMemcpyAsync", error) &&
+           cudaOk(cudaStreamSynchronize(stream_), "cudaStreamSynchronize",
+                  error);
+  }
+  bool copyIn(void *dst, const void *src, size_t bytes, std::string &error) {
+    return cudaOk(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
+                                  stream_),
+                  "cudaMemcpyAsync", error) &&
+           cudaOk(cudaStreamSynchronize(stream_), "cudaStreamSynchronize",
+                  error);
+  }
+
   attn_cuda_context *ctx_ = nullptr;
   cudaStream_t stream_ = nullptr;
   std::vector<void *> params_;
