@@ -112,6 +112,11 @@ public:
                 std::string &) override {
     out = HostTensor::zeros(planType, v.sizes);
     size_t es = params::dtypeSize(v.dtype);
+    if (v.isContiguous()) {
+      if (!out.bytes.empty())
+        std::memcpy(out.bytes.data(), v.data, out.bytes.size());
+      return true;
+    }
     int64_t rows = v.sizes.empty() ? 1 : numRows(v);
     int64_t cols = v.sizes.empty() ? 1 : v.sizes.back();
     int64_t cs = v.sizes.empty() ? 1 : v.strides.back();
