@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 
 namespace attenuate::plan {
 
@@ -96,14 +97,21 @@ public:
     return true;
   }
   bool reserveSlots(const std::vector<uint64_t> &bytes,
-                    std::vector<char *> &slots, std::string &) override {
+                    std::vector<char *> &slots, std::string &error) override {
     if (slots_.size() < bytes.size())
       slots_.resize(bytes.size());
     slots.clear();
     for (size_t i = 0; i < bytes.size(); ++i) {
       size_t words = (bytes[i] + 7) / 8;
-      if (slots_[i].size() < words)
-        slots_[i].assign(words, 0);
+      if (slots_[i].size() < words) {
+        try {
+          slots_[i].assign(words, 0);
+        } catch (const std::bad_alloc &) {
+          error = "out of memory allocating " + std::to_string(bytes[i]) +
+                  " bytes for buffer slot " + std::to_string(i);
+          return false;
+        }
+      }
       slots.push_back(reinterpret_cast<char *>(slots_[i].data()));
     }
     return true;

@@ -549,8 +549,13 @@ bool validate(const Plan &plan, std::string &error) {
     for (const Dim &d : plan.inputs[i].shape)
       if (!dimOk(d, n))
         return fail("input " + std::to_string(i), "bad shape");
-  if (plan.numSlots < 0)
-    return fail("slots", "negative");
+  // At most one slot per value: a hostile count cannot make the runtime
+  // allocate a huge slot table.
+  if (plan.numSlots < 0 ||
+      static_cast<uint64_t>(plan.numSlots) > plan.values.size())
+    return fail("slots", std::to_string(plan.numSlots) +
+                             " slots for " +
+                             std::to_string(plan.values.size()) + " values");
   for (size_t i = 0; i < plan.values.size(); ++i) {
     const Value &v = plan.values[i];
     std::string where = "value " + std::to_string(i);

@@ -80,3 +80,32 @@ func.func @forward(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   %0 = func.call @helper(%x) : (tensor<2x8xf32>) -> tensor<2x8xf32>
   return %0 : tensor<2x8xf32>
 }
+
+// -----
+
+// A dimension index known only at run time.
+func.func @forward(%x: tensor<?x8xf32>, %t: tensor<1xi64>) -> tensor<?x8xf32> {
+  %c0 = arith.constant 0 : index
+  %e = tensor.extract %t[%c0] : tensor<1xi64>
+  %i = arith.index_cast %e : i64 to index
+  // expected-error @+1 {{'tensor.dim' op needs a constant dimension index within the rank}}
+  %d = tensor.dim %x, %i : tensor<?x8xf32>
+  return %x : tensor<?x8xf32>
+}
+
+// -----
+
+// Unranked tensors have no shape to plan.
+// expected-error @+1 {{'func.func' op argument #0 has type 'tensor<*xf32>': runtime plan inputs are ranked f32, i64 or i32 tensors}}
+func.func @forward(%x: tensor<*xf32>) -> tensor<*xf32> {
+  return %x : tensor<*xf32>
+}
+
+// -----
+
+// A rank-reducing slice: the plan's views keep the rank.
+func.func @forward(%x: tensor<4x8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{'tensor.extract_slice' op reduces the rank}}
+  %s = tensor.extract_slice %x[0, 0] [1, 8] [1, 1] : tensor<4x8xf32> to tensor<8xf32>
+  return %s : tensor<8xf32>
+}

@@ -203,6 +203,8 @@ TEST(PlanFormat, RejectsMalformed) {
   expectRejected("\"in\": [3, 0]", "\"in\": [3]", "takes 2 operands, got 1");
   expectRejected("\"in\": [3, 0]", "\"in\": [3, 99]", "operand out of range");
   expectRejected("\"slot\": 2", "\"slot\": 3", "slot out of range");
+  expectRejected("\"slots\": 3", "\"slots\": 4000000000000",
+                 "4000000000000 slots for 13 values");
   expectRejected("\"outputs\": [", "\"outputs\": [42, ", "outputs");
   expectRejected("\"lhs\": \"s6\"", "\"lhs\": \"s9\"",
                  "later or missing scalar");
