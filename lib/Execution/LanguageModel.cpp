@@ -97,8 +97,10 @@ windowInputs(const JitModule &jit, const std::vector<int64_t> &ids, int64_t b,
   inputs.push_back(std::move(pos));
   const auto &in = jit.inputs();
   for (size_t a = 2; a < in.size(); ++a)
+    // Caches keep their element type: encoded caches hold integer codes
+    // (attn-sparse-kv) next to floats.
     inputs.push_back(HostTensor::zeros(
-        params::DType::F32, {b, len, in[a].shape[2], in[a].shape[3]}));
+        in[a].dtype, {b, len, in[a].shape[2], in[a].shape[3]}));
   return inputs;
 }
 

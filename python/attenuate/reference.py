@@ -19,7 +19,8 @@ import numpy as np
 
 from . import safetensors_io
 
-__all__ = ["forward", "load_hf", "rope_inv_freq", "rms_norm", "nll_bits_per_byte"]
+__all__ = ["forward", "load_hf", "rope_inv_freq", "rms_norm", "nll_bits_per_byte",
+           "sparse_encode", "sparse_decode", "kv_quantize"]
 
 Past = List[Tuple[np.ndarray, np.ndarray]]
 
@@ -222,3 +223,91 @@ def nll_bits_per_byte(logits: np.ndarray, targets: Sequence[int]) -> float:
     t = np.asarray(targets, dtype=np.int64)
     nll = logz - lg[np.arange(len(t)), t]
     return float(nll.mean() / np.log(2.0))
+
+
+# --------------------------------------------------------------------------
+# Encoded KV caches: the reference semantics of attn.sparse_encode /
+# attn.sparse_decode (CSR, attn-sparse-kv) and attn.kv_quantize (KIVI,
+# attn-quantize-kv), transcribed from their op descriptions (AttnOps.td).
+# Arithmetic is fp32 as in the compiled lowering.
+# --------------------------------------------------------------------------
+
+def sparse_encode(x: np.ndarray, dictionary: np.ndarray, sparsity: int,
+                  chunks: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Matching-pursuit codes of x [B, T, H, d] over dictionary [N, d/chunks]
+    (unit-norm atoms as rows): (indices int16, coefficients float16), both
+    [B, T, H, chunks*sparsity], slot c*s + g holding step g of chunk c. The
+    residual is updated with the fp16 coefficient."""
+    x = np.asarray(x, dtype=np.float32)
+    dic = np.asarray(dictionary, dtype=np.float32)
+    b, t, h, d = x.shape
+    dc = d // chunks
+    r = x.reshape(b, t, h, chunks, dc).copy()
+    idx = np.zeros((b, t, h, chunks, sparsity), dtype=np.int16)
+    coef = np.zeros((b, t, h, chunks, sparsity), dtype=np.float16)
+    for g in range(sparsity):
+        # fp64 products of fp32 values, rounded once: within an ulp of the
+        # lowering's sequential fp32 sum, so the argmax agrees off near-ties.
+        dots = (r.astype(np.float64) @ dic.T.astype(np.float64)).astype(np.float32)
+        best = np.argmax(np.abs(dots), axis=-1)  # first maximum: lowest n
+        c = np.take_along_axis(dots, best[..., None], axis=-1)[..., 0]
+        c16 = np.clip(c, -65504.0, 65504.0).astype(np.float16)
+        idx[..., g] = best.astype(np.int16)
+        coef[..., g] = c16
+        r = r - c16.astype(np.float32)[..., None] * dic[best]
+    return (idx.reshape(b, t, h, chunks * sparsity),
+            coef.reshape(b, t, h, chunks * sparsity))
+
+
+def sparse_decode(indices: np.ndarray, coefficients: np.ndarray,
+                  dictionary: np.ndarray, chunks: int) -> np.ndarray:
+    """Head vectors [B, T, H, chunks*dc] rebuilt from CSR codes."""
+    dic = np.asarray(dictionary, dtype=np.float32)
+    n, dc = dic.shape
+    b, t, h, k = indices.shape
+    s = k // chunks
+    i = np.clip(indices.astype(np.int64), 0, n - 1).reshape(b, t, h, chunks, s)
+    c = coefficients.astype(np.float32).reshape(b, t, h, chunks, s)
+    out = np.zeros((b, t, h, chunks, dc), dtype=np.float32)
+    for g in range(s):
+        out += c[..., g, None] * dic[i[..., g]]
+    return out.reshape(b, t, h, chunks * dc)
+
+
+def kv_quantize(x: np.ndarray, bits: int, axis: str, group: int,
+                window: int) -> np.ndarray:
+    """x [B, L, H, d] as read back from a KIVI cache: asymmetric `bits`-bit
+    codes with fp16 scale and zero per group (keys: `axis="channel"`, groups
+    of `group` tokens per channel, whole groups older than the window;
+    values: `axis="token"`, groups of `group` channels per token, tokens
+    older than the window); the rest unchanged."""
+    x = np.asarray(x, dtype=np.float32)
+    b, length, h, d = x.shape
+    levels = np.float32(2 ** bits - 1)
+    out = x.copy()
+    old = max(length - window, 0)
+
+    def quant(v, reduce_axis):
+        mn = v.min(axis=reduce_axis, keepdims=True)
+        mx = v.max(axis=reduce_axis, keepdims=True)
+        lim = np.float32(65504.0)
+        scale = np.clip((mx - mn) / levels, -lim, lim).astype(np.float16).astype(np.float32)
+        zero = np.clip(mn, -lim, lim).astype(np.float16).astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.floor((v - zero) / scale + np.float32(0.5))
+        q = np.clip(q, 0, levels)
+        q = np.where(scale == 0, np.float32(0), q)
+        return (zero + q * scale).astype(np.float32)
+
+    if axis == "channel":
+        lq = old // group * group
+        if lq:
+            v = x[:, :lq].reshape(b, lq // group, group, h, d)
+            out[:, :lq] = quant(v, 2).reshape(b, lq, h, d)
+    elif axis == "token":
+        if old:
+            v = x[:, :old].reshape(b, old, h, d // group, group)
+            out[:, :old] = quant(v, 4).reshape(b, old, h, d)
+    else:
+        raise ValueError(f"axis must be 'channel' or 'token', got {axis!r}")
+    return out

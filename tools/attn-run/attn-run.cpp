@@ -16,6 +16,7 @@
 #include "attenuate/Execution/JitModule.h"
 #include "attenuate/Execution/Npy.h"
 #include "attenuate/Execution/ToolSupport.h"
+#include "attenuate/Params/DType.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Runtime/attn_runtime.h"
@@ -111,6 +112,11 @@ static bool compare(const std::string &name, const HostTensor &out,
       return static_cast<double>(t.data<int64_t>()[i]);
     case params::DType::I32:
       return t.data<int32_t>()[i];
+    // Encoded KV caches (attn-sparse-kv): int16 indices, fp16 coefficients.
+    case params::DType::I16:
+      return t.data<int16_t>()[i];
+    case params::DType::F16:
+      return params::halfToFloat(t.data<uint16_t>()[i]);
     default:
       return NAN;
     }

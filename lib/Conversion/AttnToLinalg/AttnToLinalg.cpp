@@ -1411,4 +1411,5 @@ void mlir::attn::populateAttnToLinalgPatterns(RewritePatternSet &patterns,
                PammCompressOpLowering, PammGradWeightOpLowering,
                RmsNormOpLowering, RopeOpLowering>(patterns.getContext());
   patterns.add<CacheUpdateOpLowering>(patterns.getContext(), checks);
+  populateKvCodecToLinalgPatterns(patterns);
 }

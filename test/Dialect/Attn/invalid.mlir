@@ -855,10 +855,11 @@ func.func @cache_update_result_type(%c: tensor<1x64x2x32xf32>, %n: tensor<1x1x2x
 
 // -----
 
-func.func @cache_update_integer_cache(%c: tensor<1x64x2x32xi8>, %n: tensor<1x1x2x32xi8>, %p: index) -> tensor<1x64x2x32xi8> {
-  // expected-error @below {{'attn.cache_update' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<1x64x2x32xi8>'}}
-  %0 = attn.cache_update %c[%p], %n : tensor<1x64x2x32xi8>, tensor<1x1x2x32xi8>
-  return %0 : tensor<1x64x2x32xi8>
+// Encoded caches hold integer codes (attn-sparse-kv), but not indices.
+func.func @cache_update_index_cache(%c: tensor<1x64x2x32xindex>, %n: tensor<1x1x2x32xindex>, %p: index) -> tensor<1x64x2x32xindex> {
+  // expected-error @below {{'attn.cache_update' op operand #0 must be ranked tensor of floating-point or signless integer values, but got 'tensor<1x64x2x32xindex>'}}
+  %0 = attn.cache_update %c[%p], %n : tensor<1x64x2x32xindex>, tensor<1x1x2x32xindex>
+  return %0 : tensor<1x64x2x32xindex>
 }
 
 //===----------------------------------------------------------------------===//
@@ -1180,4 +1181,208 @@ func.func @pamm_grad_weight_assignment_type(%dz: tensor<?x4xf32>, %c: tensor<?x8
   // expected-error @below {{'attn.pamm_grad_weight' op operand #2 must be ranked tensor of 32-bit signless integer values, but got 'tensor<?xf32>'}}
   %0 = attn.pamm_grad_weight %dz, %c, %f, %a : tensor<?x4xf32>, tensor<?x8xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// attn.sparse_encode, attn.sparse_decode, attn.kv_quantize
+//===----------------------------------------------------------------------===//
+
+func.func @sparse_encode_input_rank(%x: tensor<?x2x16xf32>, %d: tensor<8x16xf32>) -> (tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op expects input of rank 4, got 'tensor<?x2x16xf32>'}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x2x16xf32>, tensor<8x16xf32> -> tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_dict_rank(%x: tensor<?x?x2x16xf32>, %d: tensor<16xf32>) -> (tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op expects dictionary of rank 2, got 'tensor<16xf32>'}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<16xf32> -> tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_indices_rank(%x: tensor<?x?x2x16xf32>, %d: tensor<8x16xf32>) -> (tensor<?x2x2xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op expects indices of rank 4, got 'tensor<?x2x2xi16>'}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<8x16xf32> -> tensor<?x2x2xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x2x2xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_coef_rank(%x: tensor<?x?x2x16xf32>, %d: tensor<8x16xf32>) -> (tensor<?x?x2x2xi16>, tensor<?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op expects coefficients of rank 4, got 'tensor<?x2x2xf16>'}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<8x16xf32> -> tensor<?x?x2x2xi16>, tensor<?x2x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_dict_type(%x: tensor<?x?x2x16xf32>, %d: tensor<8x16xf16>) -> (tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op dictionary element type 'f16' differs from input element type 'f32'}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<8x16xf16> -> tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_atoms(%x: tensor<?x?x2x16xf32>, %d: tensor<40000x16xf32>) -> (tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op dictionary has 40000 atoms; int16 indices address at most 32768}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<40000x16xf32> -> tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_chunks(%x: tensor<?x?x2x16xf32>, %d: tensor<8x16xf32>) -> (tensor<?x?x2x6xi16>, tensor<?x?x2x6xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op input head dim 16 is not divisible by chunks = 3}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 3 : i64} : tensor<?x?x2x16xf32>, tensor<8x16xf32> -> tensor<?x?x2x6xi16>, tensor<?x?x2x6xf16>
+  return %i, %c : tensor<?x?x2x6xi16>, tensor<?x?x2x6xf16>
+}
+
+// -----
+
+func.func @sparse_encode_dict_shape(%x: tensor<?x?x2x16xf32>, %d: tensor<8x8xf32>) -> (tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op dictionary type 'tensor<8x8xf32>' does not match expected shape [?x16]}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<8x8xf32> -> tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_indices_shape(%x: tensor<?x?x2x16xf32>, %d: tensor<8x16xf32>) -> (tensor<?x?x2x3xi16>, tensor<?x?x2x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op indices type 'tensor<?x?x2x3xi16>' does not match expected shape [?x?x2x2]}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<8x16xf32> -> tensor<?x?x2x3xi16>, tensor<?x?x2x2xf16>
+  return %i, %c : tensor<?x?x2x3xi16>, tensor<?x?x2x2xf16>
+}
+
+// -----
+
+func.func @sparse_encode_coef_shape(%x: tensor<?x?x2x16xf32>, %d: tensor<8x16xf32>) -> (tensor<?x?x2x2xi16>, tensor<?x?x3x2xf16>) {
+  // expected-error @below {{'attn.sparse_encode' op coefficients type 'tensor<?x?x3x2xf16>' does not match expected shape [?x?x2x2]}}
+  %i, %c = attn.sparse_encode %x, %d {sparsity = 2 : i64, chunks = 1 : i64} : tensor<?x?x2x16xf32>, tensor<8x16xf32> -> tensor<?x?x2x2xi16>, tensor<?x?x3x2xf16>
+  return %i, %c : tensor<?x?x2x2xi16>, tensor<?x?x3x2xf16>
+}
+
+// -----
+
+func.func @sparse_decode_result_rank(%i: tensor<?x?x2x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<8x16xf32>) -> tensor<?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op expects result of rank 4, got 'tensor<?x2x16xf32>'}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>, tensor<8x16xf32> -> tensor<?x2x16xf32>
+  return %y : tensor<?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_dict_rank(%i: tensor<?x?x2x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op expects dictionary of rank 2, got 'tensor<16xf32>'}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>, tensor<16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_indices_rank(%i: tensor<?x2x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<8x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op expects indices of rank 4, got 'tensor<?x2x2xi16>'}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x2x2xi16>, tensor<?x?x2x2xf16>, tensor<8x16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_coef_rank(%i: tensor<?x?x2x2xi16>, %c: tensor<?x2x2xf16>, %d: tensor<8x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op expects coefficients of rank 4, got 'tensor<?x2x2xf16>'}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x2x2xf16>, tensor<8x16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_dict_type(%i: tensor<?x?x2x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<8x16xf16>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op dictionary element type 'f16' differs from result element type 'f32'}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>, tensor<8x16xf16> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_atoms(%i: tensor<?x?x2x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<40000x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op dictionary has 40000 atoms; int16 indices address at most 32768}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>, tensor<40000x16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_chunks(%i: tensor<?x?x2x6xi16>, %c: tensor<?x?x2x6xf16>, %d: tensor<8x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op result head dim 16 is not divisible by chunks = 3}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 3 : i64} : tensor<?x?x2x6xi16>, tensor<?x?x2x6xf16>, tensor<8x16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_dict_shape(%i: tensor<?x?x2x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<8x8xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op dictionary type 'tensor<8x8xf32>' does not match expected shape [?x16]}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x?x2x2xf16>, tensor<8x8xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_indices_shape(%i: tensor<?x?x3x2xi16>, %c: tensor<?x?x2x2xf16>, %d: tensor<8x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op indices type 'tensor<?x?x3x2xi16>' does not match expected shape [?x?x2x?]}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x3x2xi16>, tensor<?x?x2x2xf16>, tensor<8x16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_coef_shape(%i: tensor<?x?x2x2xi16>, %c: tensor<?x?x2x4xf16>, %d: tensor<8x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op coefficients type 'tensor<?x?x2x4xf16>' does not match expected shape [?x?x2x2]}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 1 : i64} : tensor<?x?x2x2xi16>, tensor<?x?x2x4xf16>, tensor<8x16xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @sparse_decode_multiple(%i: tensor<?x?x2x3xi16>, %c: tensor<?x?x2x3xf16>, %d: tensor<8x8xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.sparse_decode' op indices hold 3 codes per head, not a multiple of chunks = 2}}
+  %y = attn.sparse_decode %i, %c, %d {chunks = 2 : i64} : tensor<?x?x2x3xi16>, tensor<?x?x2x3xf16>, tensor<8x8xf32> -> tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @kv_quantize_rank(%x: tensor<?x2x16xf32>) -> tensor<?x2x16xf32> {
+  // expected-error @below {{'attn.kv_quantize' op expects input of rank 4, got 'tensor<?x2x16xf32>'}}
+  %y = attn.kv_quantize %x {axis = "token", bits = 2 : i64, group = 8 : i64, window = 4 : i64} : tensor<?x2x16xf32>
+  return %y : tensor<?x2x16xf32>
+}
+
+// -----
+
+func.func @kv_quantize_bits(%x: tensor<?x?x2x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.kv_quantize' op bits must be in [1, 8], got 9}}
+  %y = attn.kv_quantize %x {axis = "token", bits = 9 : i64, group = 8 : i64, window = 4 : i64} : tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @kv_quantize_axis(%x: tensor<?x?x2x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.kv_quantize' op axis must be "channel" or "token", got "head"}}
+  %y = attn.kv_quantize %x {axis = "head", bits = 2 : i64, group = 8 : i64, window = 4 : i64} : tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
+}
+
+// -----
+
+func.func @kv_quantize_group(%x: tensor<?x?x2x16xf32>) -> tensor<?x?x2x16xf32> {
+  // expected-error @below {{'attn.kv_quantize' op group 5 does not divide the head dim 16 (axis "token" groups channels)}}
+  %y = attn.kv_quantize %x {axis = "token", bits = 2 : i64, group = 5 : i64, window = 4 : i64} : tensor<?x?x2x16xf32>
+  return %y : tensor<?x?x2x16xf32>
 }

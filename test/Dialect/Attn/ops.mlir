@@ -492,3 +492,37 @@ func.func @pamm_static(%x: tensor<2x16x64xf32>, %x1: tensor<8xf16>)
       : tensor<4x64xf32>, tensor<1x64xf32>, tensor<32x64xf32>, tensor<1x8xf16>,
         tensor<i32>, tensor<f16>
 }
+
+//===----------------------------------------------------------------------===//
+// attn.sparse_encode, attn.sparse_decode, attn.kv_quantize, encoded caches
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @kv_codecs
+func.func @kv_codecs(%k: tensor<?x?x2x32xf32>, %d: tensor<256x32xf32>,
+                     %dv: tensor<64x16xf32>, %ci: tensor<?x?x2x4xi16>,
+                     %cc: tensor<?x?x2x4xf16>, %pos: index)
+    -> (tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>, tensor<?x?x2x4xi16>,
+        tensor<?x?x2x4xf16>, tensor<?x?x2x32xf32>) {
+  // CHECK: attn.sparse_encode %{{.*}}, %{{.*}} {chunks = 1 : i64, sparsity = 4 : i64} : tensor<?x?x2x32xf32>, tensor<256x32xf32> -> tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>
+  %i, %c = attn.sparse_encode %k, %d {sparsity = 4 : i64, chunks = 1 : i64}
+      : tensor<?x?x2x32xf32>, tensor<256x32xf32>
+      -> tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>
+  // CHECK: attn.cache_update %{{.*}}[%{{.*}}], %{{.*}} : tensor<?x?x2x4xi16>, tensor<?x?x2x4xi16>
+  %ci1 = attn.cache_update %ci[%pos], %i : tensor<?x?x2x4xi16>, tensor<?x?x2x4xi16>
+  // CHECK: attn.cache_update %{{.*}}[%{{.*}}], %{{.*}} : tensor<?x?x2x4xf16>, tensor<?x?x2x4xf16>
+  %cc1 = attn.cache_update %cc[%pos], %c : tensor<?x?x2x4xf16>, tensor<?x?x2x4xf16>
+  // CHECK: attn.sparse_decode %{{.*}}, %{{.*}}, %{{.*}} {chunks = 1 : i64} : tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>, tensor<256x32xf32> -> tensor<?x?x2x32xf32>
+  %y = attn.sparse_decode %ci1, %cc1, %d {chunks = 1 : i64}
+      : tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>, tensor<256x32xf32>
+      -> tensor<?x?x2x32xf32>
+  // Two chunks of 16 channels, 2 codes each.
+  // CHECK: attn.sparse_encode %{{.*}}, %{{.*}} {chunks = 2 : i64, sparsity = 2 : i64} : tensor<?x?x2x32xf32>, tensor<64x16xf32> -> tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>
+  %vi, %vc = attn.sparse_encode %k, %dv {sparsity = 2 : i64, chunks = 2 : i64}
+      : tensor<?x?x2x32xf32>, tensor<64x16xf32>
+      -> tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>
+  // CHECK: attn.kv_quantize %{{.*}} {axis = "channel", bits = 2 : i64, group = 32 : i64, window = 32 : i64} : tensor<?x?x2x32xf32>
+  %q = attn.kv_quantize %k {axis = "channel", bits = 2 : i64, group = 32 : i64,
+                            window = 32 : i64} : tensor<?x?x2x32xf32>
+  return %y, %q, %vi, %vc, %k : tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>,
+      tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>, tensor<?x?x2x32xf32>
+}

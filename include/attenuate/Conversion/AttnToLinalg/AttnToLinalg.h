@@ -16,6 +16,10 @@ enum class RuntimeChecks { Assert, Report };
 void populateAttnToLinalgPatterns(RewritePatternSet &patterns,
                                   RuntimeChecks checks = RuntimeChecks::Assert);
 
+/// The encoded-KV-cache ops (attn.sparse_encode, attn.sparse_decode,
+/// attn.kv_quantize); included by populateAttnToLinalgPatterns.
+void populateKvCodecToLinalgPatterns(RewritePatternSet &patterns);
+
 } // namespace mlir::attn
 
 #endif // ATTENUATE_CONVERSION_ATTNTOLINALG_ATTNTOLINALG_H

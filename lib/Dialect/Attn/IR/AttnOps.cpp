@@ -455,3 +455,82 @@ LogicalResult PammGradWeightOp::verify() {
 
 #define GET_OP_CLASSES
 #include "attenuate/Dialect/Attn/IR/AttnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// SparseEncodeOp, SparseDecodeOp (CSR)
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The checks shared by encode and decode: dense `[b, t, h, d]`, dictionary
+/// `[atoms, d / chunks]` with at most 32768 atoms (int16 indices), codes
+/// `[b, t, h, chunks · s]`.
+LogicalResult checkSparseCodes(Operation *op, Value dense, StringRef denseName,
+                               Value dict, Value indices, Value coefs,
+                               int64_t chunks, int64_t sparsity) {
+  if (failed(checkRank(op, dense, denseName, 4)) ||
+      failed(checkRank(op, dict, "dictionary", 2)) ||
+      failed(checkRank(op, indices, "indices", 4)) ||
+      failed(checkRank(op, coefs, "coefficients", 4)) ||
+      failed(checkSameElementType(op, dense, denseName, dict, "dictionary")))
+    return failure();
+  ArrayRef<int64_t> x = rt(dense).getShape();
+  ArrayRef<int64_t> dshape = rt(dict).getShape();
+  if (!ShapedType::isDynamic(dshape[0]) && dshape[0] > int64_t(32768))
+    return op->emitOpError() << "dictionary has " << dshape[0]
+                             << " atoms; int16 indices address at most 32768";
+  if (!ShapedType::isDynamic(x[3])) {
+    if (x[3] % chunks != 0)
+      return op->emitOpError() << denseName << " head dim " << x[3]
+                               << " is not divisible by chunks = " << chunks;
+    if (failed(checkShape(op, dict, "dictionary",
+                          {ShapedType::kDynamic, x[3] / chunks})))
+      return failure();
+  }
+  int64_t codes = sparsity > 0 ? chunks * sparsity : ShapedType::kDynamic;
+  if (failed(checkShape(op, indices, "indices", {x[0], x[1], x[2], codes})) ||
+      failed(checkShape(op, coefs, "coefficients",
+                        {x[0], x[1], x[2], rt(indices).getDimSize(3)})))
+    return failure();
+  return success();
+}
+} // namespace
+
+LogicalResult SparseEncodeOp::verify() {
+  return checkSparseCodes(*this, getInput(), "input", getDictionary(),
+                          getIndices(), getCoefficients(), getChunks(),
+                          getSparsity());
+}
+
+LogicalResult SparseDecodeOp::verify() {
+  if (failed(checkSparseCodes(*this, getResult(), "result", getDictionary(),
+                              getIndices(), getCoefficients(), getChunks(),
+                              /*sparsity=*/0)))
+    return failure();
+  int64_t n = rt(getIndices()).getDimSize(3);
+  if (!ShapedType::isDynamic(n) && n % getChunks() != 0)
+    return emitOpError() << "indices hold " << n
+                         << " codes per head, not a multiple of chunks = "
+                         << getChunks();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// KvQuantizeOp (KIVI)
+//===----------------------------------------------------------------------===//
+
+LogicalResult KvQuantizeOp::verify() {
+  if (failed(checkRank(*this, getInput(), "input", 4)))
+    return failure();
+  if (getBits() > 8)
+    return emitOpError() << "bits must be in [1, 8], got " << getBits();
+  if (getAxis() != "channel" && getAxis() != "token")
+    return emitOpError() << "axis must be \"channel\" or \"token\", got \""
+                         << getAxis() << "\"";
+  int64_t d = rt(getInput()).getDimSize(3);
+  if (getAxis() == "token" && !ShapedType::isDynamic(d) &&
+      d % getGroup() != 0)
+    return emitOpError() << "group " << getGroup()
+                         << " does not divide the head dim " << d
+                         << " (axis \"token\" groups channels)";
+  return success();
+}

@@ -10,6 +10,7 @@
 #include "attenuate/Support/AtomicFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -78,6 +79,36 @@ constexpr StringLiteral kSavedAttr = "attn.saved";
 
 uint64_t elementBytes(Type t) {
   return (t.getIntOrFloatBitWidth() + 7) / 8;
+}
+
+/// Average bytes per token of a KIVI cache of `h` heads of `d` values at
+/// sequence length `s`: codes (bits/8 per value) and fp16 scale and zero per
+/// group for the quantized tokens, `eb` bytes per value for the rest (the
+/// full-precision window; keys keep up to window + group - 1 tokens).
+uint64_t kiviBytesPerToken(KvQuantizeOp q, int64_t h, int64_t d, uint64_t eb,
+                           uint64_t s) {
+  int64_t w = q.getWindow(), g = q.getGroup(), bits = q.getBits();
+  int64_t len = static_cast<int64_t>(s);
+  int64_t old = std::max<int64_t>(len - w, 0);
+  bool channel = q.getAxis() == "channel";
+  int64_t quantized = channel ? old / g * g : old;
+  // Per quantized token: codes, plus 2 fp16 per group member share.
+  double perQ = static_cast<double>(h * d * bits) / 8.0 +
+                (channel ? 4.0 * h * d / g : 4.0 * h * (d / g));
+  double perFp = static_cast<double>(h * d) * static_cast<double>(eb);
+  double total = quantized * perQ + (len - quantized) * perFp;
+  return static_cast<uint64_t>(std::llround(total / std::max<int64_t>(len, 1)));
+}
+
+/// The attn.kv_quantize reading cache write `c` (attn-quantize-kv), if any:
+/// that cache holds KIVI codes, not dense values.
+KvQuantizeOp kivi(CacheUpdateOp c) {
+  for (Operation *u : c.getResult().getUsers())
+    if (isa<tensor::ExtractSliceOp>(u))
+      for (Operation *r : u->getResult(0).getUsers())
+        if (auto q = dyn_cast<KvQuantizeOp>(r))
+          return q;
+  return KvQuantizeOp();
 }
 
 uint64_t numElements(RankedTensorType t) {
@@ -362,7 +393,10 @@ struct AttnReportPass : mlir::attn::impl::AttnReportPassBase<AttnReportPass> {
           return WalkResult::interrupt();
         }
         rowFor(op).kvBytesPerToken +=
-            static_cast<uint64_t>(h * d) * elementBytes(t.getElementType());
+            kivi(c) ? kiviBytesPerToken(kivi(c), h, d,
+                                        elementBytes(t.getElementType()), s)
+                    : static_cast<uint64_t>(h * d) *
+                          elementBytes(t.getElementType());
       }
       return WalkResult::advance();
     });

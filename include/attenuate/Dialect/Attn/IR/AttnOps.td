@@ -10,6 +10,10 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Attn_FloatTensor : RankedTensorOf<[AnyFloat]>;
 def Attn_IntTensor : RankedTensorOf<[AnySignlessInteger]>;
+// Caches hold floats, or integer codes of an encoded cache (attn-sparse-kv).
+def Attn_CacheTensor : RankedTensorOf<[AnyFloat, AnySignlessInteger]>;
+def Attn_I16Tensor : RankedTensorOf<[I16]>;
+def Attn_F16Tensor : RankedTensorOf<[F16]>;
 
 //===----------------------------------------------------------------------===//
 // attn.param
@@ -248,20 +252,149 @@ def Attn_CacheUpdateOp : Attn_Op<"cache_update", [Pure,
     kv_heads, head_dim]`; it is then read by slicing
     (`tensor.extract_slice`) up to `position + new_len`. Writing past the
     capacity is a runtime error in the CPU lowering. The cache's shape and
-    element type are what `attn-report` counts as KV bytes per token.
+    element type are what `attn-report` counts as KV bytes per token. A
+    cache may hold integers: `attn-sparse-kv` caches int16 atom indices next
+    to fp16 coefficients.
 
     ```mlir
     %k1 = attn.cache_update %k0[%pos], %knew
         : tensor<?x?x2x32xf32>, tensor<?x?x2x32xf32>
     ```
   }];
-  let arguments = (ins Attn_FloatTensor:$cache, Attn_FloatTensor:$update,
+  let arguments = (ins Attn_CacheTensor:$cache, Attn_CacheTensor:$update,
                        Index:$position);
-  let results = (outs Attn_FloatTensor:$result);
+  let results = (outs Attn_CacheTensor:$result);
   let assemblyFormat = [{
     $cache `[` $position `]` `,` $update attr-dict `:` type($cache) `,`
     type($update)
   }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// CSR: attn.sparse_encode, attn.sparse_decode
+//===----------------------------------------------------------------------===//
+
+def Attn_SparseEncodeOp : Attn_Op<"sparse_encode", [Pure]> {
+  let summary = "CSR: matching-pursuit codes of head vectors over a dictionary";
+  let description = [{
+    Encodes every head vector of `input : [batch, seq, heads, d]` as sparse
+    codes over `dictionary : [atoms, d / chunks]` (one unit-norm atom per
+    row). The vector is split into `chunks` consecutive chunks of
+    `d_c = d / chunks` channels, each encoded separately by `sparsity = s`
+    steps of matching pursuit (CSR, Zhang et al., arXiv 2412.11741):
+
+    ```
+    r = x_chunk (f32)
+    for g in 0 .. s-1:
+      dots_n = Σ_j r[j] · dictionary[n, j]          (j ascending, f32)
+      i_g    = argmax_n |dots_n|                    (ties: lowest n)
+      c_g    = f16(clamp(dots_{i_g}, ±65504))       (round to nearest even)
+      r      = r − f32(c_g) · dictionary[i_g, :]
+    ```
+
+    The residual is updated with the stored (fp16) coefficient, so later
+    steps correct its rounding. Code slot `chunk · s + g` of the results
+    `indices : [batch, seq, heads, chunks · s]` (i16) and
+    `coefficients` (same shape, f16) holds step `g` of chunk `chunk`.
+    `attn.sparse_decode` inverts it. With the identity basis as dictionary
+    and `s = d_c`, `‖x − decode(encode(x))‖∞ ≤ 2⁻¹¹‖x‖∞ + 2⁻²⁴`.
+
+    ```mlir
+    %idx, %coef = attn.sparse_encode %k, %dict {sparsity = 4 : i64,
+                                               chunks = 1 : i64}
+        : tensor<?x?x2x32xf32>, tensor<256x32xf32>
+        -> tensor<?x?x2x4xi16>, tensor<?x?x2x4xf16>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$dictionary,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$sparsity,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$chunks);
+  let results = (outs Attn_I16Tensor:$indices, Attn_F16Tensor:$coefficients);
+  let assemblyFormat = [{
+    $input `,` $dictionary attr-dict `:` type($input) `,` type($dictionary)
+    `->` type($indices) `,` type($coefficients)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_SparseDecodeOp : Attn_Op<"sparse_decode", [Pure]> {
+  let summary = "CSR: head vectors rebuilt from sparse codes and a dictionary";
+  let description = [{
+    The inverse of `attn.sparse_encode`: for codes `indices : [batch, seq,
+    heads, chunks · s]` (i16) and `coefficients` (f16, same shape) over
+    `dictionary : [atoms, d_c]`, the result `[batch, seq, heads, chunks · d_c]`
+    is
+
+    `result[b, t, h, c·d_c + j] = Σ_g f32(coefficients[b,t,h,c·s+g]) ·
+    dictionary[indices[b,t,h,c·s+g], j]` (g ascending, accumulated in the
+    result's element type from zero).
+
+    An index outside `[0, atoms)` is undefined behaviour; the reference
+    lowering clamps it. The KV cache of `attn-sparse-kv` holds the codes, and
+    this op rebuilds keys (before RoPE) and values from the cache read.
+
+    ```mlir
+    %v = attn.sparse_decode %idx, %coef, %dict {chunks = 2 : i64}
+        : tensor<?x?x2x8xi16>, tensor<?x?x2x8xf16>, tensor<256x16xf32>
+        -> tensor<?x?x2x32xf32>
+    ```
+  }];
+  let arguments = (ins Attn_I16Tensor:$indices, Attn_F16Tensor:$coefficients,
+                       Attn_FloatTensor:$dictionary,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$chunks);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = [{
+    $indices `,` $coefficients `,` $dictionary attr-dict `:` type($indices)
+    `,` type($coefficients) `,` type($dictionary) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// KIVI: attn.kv_quantize
+//===----------------------------------------------------------------------===//
+
+def Attn_KvQuantizeOp : Attn_Op<"kv_quantize", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "KIVI: cached keys/values as read back from a quantized cache";
+  let description = [{
+    The values a KIVI cache (Liu et al., arXiv 2402.02750) returns for the
+    `L` tokens of `input : [batch, L, heads, d]`: asymmetric `bits`-bit
+    quantization of all but the most recent tokens, which stay in full
+    precision. With `Q = 2^bits − 1`, a group of values `x` is stored as
+    `scale = f16((max x − min x) / Q)`, `zero = f16(min x)` and codes
+    `q = clamp(floor((x − zero) / scale + 0.5), 0, Q)` (`q = 0` when
+    `scale = 0`), and read back as `zero + q · scale` (f32 arithmetic).
+
+    - `axis = "channel"` (keys): groups are `group` consecutive tokens of
+      one channel of one head. Tokens `[0, L_q)` are quantized with
+      `L_q = ⌊max(L − window, 0) / group⌋ · group`: only whole groups older
+      than the window, so between `window` and `window + group − 1` recent
+      tokens stay exact (KIVI's residual).
+    - `axis = "token"` (values): groups are `group` consecutive channels of
+      one token of one head (`d % group == 0`); tokens
+      `[0, max(L − window, 0))` are quantized.
+
+    The op is the read side of the cache: the reference lowering computes
+    exactly the values a packed cache of codes, fp16 scales/zeros and an
+    fp window returns, and `attn-report` counts those bytes (codes
+    `bits/8` per value, scale and zero per group, the window in the cache's
+    element type) for the cache this op reads.
+
+    ```mlir
+    %kq = attn.kv_quantize %k {axis = "channel", bits = 2 : i64,
+                               group = 32 : i64, window = 32 : i64}
+        : tensor<?x?x2x32xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$input,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$bits,
+                       StrAttr:$axis,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$group,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$window);
+  let results = (outs Attn_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 

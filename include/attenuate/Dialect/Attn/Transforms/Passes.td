@@ -457,6 +457,109 @@ def AttnMlaUpcyclePass : Pass<"attn-mla-upcycle", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def AttnSparseKvPass : Pass<"attn-sparse-kv", "::mlir::ModuleOp"> {
+  let summary = "CSR: a KV cache of sparse codes over learned dictionaries";
+  let description = [{
+    CSR (Zhang et al., arXiv 2412.11741). For every attention block of the
+    entry function whose keys and values are cached, each new key (before
+    RoPE) and value head vector is encoded by `attn.sparse_encode` as `s`
+    (int16 atom index, fp16 coefficient) pairs per chunk over a dictionary
+    of unit-norm atoms; the caches store those codes, and the read rebuilds
+    keys and values with `attn.sparse_decode`, applying RoPE to the rebuilt
+    keys (at the cache row's position, the token's absolute position).
+
+    - `k-atoms=s_k` codes per key (one chunk), `v-atoms=s_v` per value chunk,
+      `v-chunks=s_n` chunks per value head (TECHNIQUES.md §4: K s_n = 1,
+      V s_n = 2). Bits per value `32·s·s_n/d_h`.
+    - Dictionaries: `atoms=N` atoms each, one for keys and one for values
+      per group of `group=` consecutive layers, learned from the pre-RoPE
+      key and value samples of `stats=` (attn-calibrate's
+      `layers.<i>.k_samples` / `v_samples`, checked to come from this
+      model): k-means initialisation, then `rounds=` rounds of matching
+      pursuit and an approximate K-SVD sweep, keeping the dictionary with
+      the lowest matching-pursuit reconstruction error (Numerics/Dictionary.h).
+      A remark gives the relative error of the initialisation and the
+      result per dictionary. `dictionary=identity` uses the identity basis
+      instead (no stats; `N = d_h / chunks`): with `s` = the chunk size the
+      codes reproduce K and V up to fp16 rounding of the coefficients.
+    - The dictionaries (`[N, d_c]` f32, atoms as rows) go to the parameter
+      store as `attn.csr.layers.<first>-<last>.k_dict` / `v_dict`; write
+      them with `--attn-params-out`.
+
+    Each K cache argument and result `[b, cap, h, d]` becomes two, the
+    indices `[b, cap, h, s_k]` i16 (`k_idx_<i>`) and coefficients f16
+    (`k_coef_<i>`), and likewise for V (`v_idx_<i>`, `v_coef_<i>`, last dim
+    `s_n·s_v`), so `attn-report` counts 4 bytes per code plus the
+    dictionaries as parameters. Run it after the other compression passes:
+    their block matcher does not see through the codecs.
+
+    ```
+    attn-calibrate m.mlir --text val.txt -o stats.safetensors
+    attn-opt m.mlir --attn-sparse-kv="stats=stats.safetensors k-atoms=8 \
+        v-atoms=4 v-chunks=2 atoms=512" --attn-params-out=csr.safetensors \
+        -o m-csr.mlir
+    attn-eval m-csr.mlir --text val.txt
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "Function to rewrite">,
+    Option<"stats", "stats", "std::string", /*default=*/"\"\"",
+           "Calibration statistics with KV samples (attn-calibrate)">,
+    Option<"kAtoms", "k-atoms", "int64_t", /*default=*/"8",
+           "Nonzeros per key head vector, in [1, head_dim]">,
+    Option<"vAtoms", "v-atoms", "int64_t", /*default=*/"4",
+           "Nonzeros per value chunk, in [1, head_dim / v-chunks]">,
+    Option<"vChunks", "v-chunks", "int64_t", /*default=*/"2",
+           "Chunks per value head vector (divides head_dim)">,
+    Option<"atoms", "atoms", "int64_t", /*default=*/"256",
+           "Atoms per dictionary, in [1, 32768]">,
+    Option<"group", "group", "int64_t", /*default=*/"1",
+           "Consecutive layers sharing one K and one V dictionary">,
+    Option<"rounds", "rounds", "int64_t", /*default=*/"8",
+           "Refinement rounds after k-means">,
+    Option<"seed", "seed", "int64_t", /*default=*/"0",
+           "Seed of the k-means initialisation">,
+    Option<"dictionary", "dictionary", "std::string", /*default=*/"\"\"",
+           "identity: the identity basis instead of learned atoms">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def AttnQuantizeKvPass : Pass<"attn-quantize-kv", "::mlir::ModuleOp"> {
+  let summary = "KIVI: asymmetric low-bit KV cache (K per channel, V per "
+                "token) with a full-precision window";
+  let description = [{
+    The KIVI baseline (Liu et al., arXiv 2402.02750) against which CSR is
+    compared at equal bits. Every cache read feeding an attention op of the
+    entry function goes through `attn.kv_quantize`: keys quantized per
+    channel over groups of `group=` tokens, values per token over groups of
+    `group=` channels, `bits=` 2 or 4, asymmetric (fp16 scale and zero per
+    group), with the most recent `window=` tokens (keys: up to
+    `window + group − 1`, KIVI's residual) in full precision. The reference
+    lowering computes exactly what a packed cache returns; `attn-report`
+    counts codes (`bits/8` bytes per value), scales and zeros, and the
+    full-precision window amortised at its `seq-len`.
+
+    ```
+    attn-opt m.mlir --attn-quantize-kv="bits=2 window=32" -o m-kivi.mlir
+    attn-eval m-kivi.mlir --text val.txt
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "Function to rewrite">,
+    Option<"bits", "bits", "int64_t", /*default=*/"2",
+           "Bits per code: 2 or 4">,
+    Option<"window", "window", "int64_t", /*default=*/"32",
+           "Most recent tokens kept in full precision (>= 0)">,
+    Option<"group", "group", "int64_t", /*default=*/"32",
+           "Quantization group: tokens per key group, channels per value "
+           "group (divides head_dim)">,
+  ];
+}
+
 def AttnCompressPass : Pass<"attn-compress", "::mlir::ModuleOp"> {
   let summary = "Stack shared attention, MLA upcycling, low rank and the "
                 "sparse-dictionary KV cache in one documented order";
