@@ -32,12 +32,12 @@
 // 2 caches x 2 heads x 16 x 4 B = 256.
 // RUN: attn-opt %t/m.mlir --attn-report="seq-len=256" -o /dev/null | FileCheck %s --check-prefix=DENSE
 // RUN: attn-opt %t/q.mlir --attn-report="seq-len=256" -o /dev/null | FileCheck %s --check-prefix=REPORT
-// DENSE: {{^}}0 {{.*}} 256 {{.*}}
-// REPORT: {{^}}0 {{.*}} 46 {{.*}}
-// REPORT: {{^}}1 {{.*}} 46 {{.*}}
+// DENSE: {{^}}0 {{[0-9]+}} 256 {{[0-9]+}}
+// REPORT: {{^}}0 {{[0-9]+}} 46 {{[0-9]+}}
+// REPORT: {{^}}1 {{[0-9]+}} 46 {{[0-9]+}}
 // RUN: attn-opt %t/m.mlir --attn-quantize-kv="bits=4 window=0 group=16" --attn-report="seq-len=256" -o /dev/null 2>/dev/null | FileCheck %s --check-prefix=REPORT4
 // 4 bits, no window: (16 + 8) x 2 = 48.
-// REPORT4: {{^}}0 {{.*}} 48 {{.*}}
+// REPORT4: {{^}}0 {{[0-9]+}} 48 {{[0-9]+}}
 //
 // Bad options name the option.
 // RUN: not attn-opt %t/m.mlir --attn-quantize-kv="bits=3" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BITS
