@@ -51,6 +51,7 @@ struct Options {
 };
 
 int fail(const std::string &msg) {
+  std::fflush(stdout); // what was printed comes before the error
   std::fprintf(stderr, "attn-exec: %s\n", msg.c_str());
   return 1;
 }
