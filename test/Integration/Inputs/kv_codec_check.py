@@ -4,6 +4,11 @@ numpy reference (reference.sparse_encode / sparse_decode / kv_quantize).
 
     kv_codec_check.py inputs DIR CASE     writes DIR/CASE.in.safetensors
     kv_codec_check.py check DIR CASE OUT  compares attn-run's OUT with numpy
+    kv_codec_check.py decode MODULE WORK --prefill N --steps 1,1,2 [--vocab V]
+        [--reference]
+                          prefill + decode steps over the module's (encoded)
+                          caches must give the logits and final caches of one
+                          forward over all tokens
 
 CASE sparse: codes of x [2, 5, 3, 16] over a random 24-atom dictionary of
   8-channel atoms (chunks 2, s 3), decoded; and x2 [2, 5, 3, 16] over the
@@ -13,6 +18,7 @@ CASE kivi: x [2, 70, 3, 16] through attn.kv_quantize for bits 2 and 4, both
   window longer than the sequence (nothing quantized).
 """
 
+import os
 import sys
 
 import numpy as np
@@ -59,7 +65,82 @@ def expected(case, ins):
             reference.kv_quantize(x, 2, "channel", 8, 100)]
 
 
+_DTYPES = {"f32": np.float32, "f16": np.float16, "i16": np.int16,
+           "i8": np.int8, "f64": np.float64, "i32": np.int32}
+
+
+def decode(argv):
+    import argparse
+    import re
+    import shutil
+    import subprocess
+    p = argparse.ArgumentParser()
+    p.add_argument("module")
+    p.add_argument("work")
+    p.add_argument("--prefill", type=int, required=True)
+    p.add_argument("--steps", required=True)
+    p.add_argument("--vocab", type=int, default=80)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--reference", action="store_true")
+    a = p.parse_args(argv)
+    os.makedirs(a.work, exist_ok=True)
+    text = open(a.module).read()
+    sig = re.search(r"func\.func @forward\((.*?)\) ->", text).group(1)
+    types = re.findall(r"tensor<([^>]*)>", sig)[2:]
+    steps = [int(x) for x in a.steps.split(",")]
+    B, n = a.batch, a.prefill
+    T = n + sum(steps)
+    caches = []
+    for t in types:
+        dims = t.split("x")
+        caches.append(np.zeros((B, T, int(dims[2]), int(dims[3])),
+                               _DTYPES[dims[4]]))
+    tokens = np.random.default_rng(5).integers(0, a.vocab, (B, T),
+                                               dtype=np.int64)
+    attn_run = shutil.which("attn-run")
+
+    def call(tok, begin, cs, name):
+        pos = np.broadcast_to(np.arange(begin, begin + tok.shape[1],
+                                        dtype=np.int64), tok.shape).copy()
+        inp = os.path.join(a.work, name + ".in.safetensors")
+        out = os.path.join(a.work, name + ".out.safetensors")
+        safetensors_io.save_file({f"arg{i:03d}": x for i, x in
+                                  enumerate([tok, pos] + list(cs))}, inp)
+        cmd = [attn_run, a.module, "--entry=forward", "--input=" + inp,
+               "--output=" + out] + (["--reference"] if a.reference else [])
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"{' '.join(cmd)} failed: {r.stderr}")
+        o = safetensors_io.load_file(out)
+        return [np.asarray(o[f"result{i}"]) for i in range(len(o))]
+
+    full = call(tokens, 0, caches, "full")
+    res = call(tokens[:, :n], 0, caches, "prefill")
+    ok = True
+
+    def same(label, got, want):
+        d = float(np.max(np.abs(got.astype(np.float64) -
+                                want.astype(np.float64))))
+        good = d <= 1e-5 * max(1.0, float(np.max(np.abs(want))))
+        print(f"{label}: max abs diff {d:.2e} -> {'PASS' if good else 'FAIL'}")
+        return good
+
+    ok &= same("prefill vs full", res[0], full[0][:, :n])
+    pos = n
+    for i, st in enumerate(steps):
+        res = call(tokens[:, pos:pos + st], pos, res[1:], f"step{i}")
+        ok &= same(f"step {i} (position {pos}) vs full", res[0],
+                   full[0][:, pos:pos + st])
+        pos += st
+    for j, (x, y) in enumerate(zip(res[1:], full[1:])):
+        ok &= same(f"final cache {j} ({x.dtype}) vs full", x, y)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def main():
+    if sys.argv[1] == "decode":
+        return decode(sys.argv[2:])
     mode, out, case = sys.argv[1], sys.argv[2], sys.argv[3]
     ins = case_inputs(case)
     if mode == "inputs":
