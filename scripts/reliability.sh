@@ -20,10 +20,12 @@
 #
 # Knobs (environment):
 #   ATTN_FUZZ_SECONDS       seconds per target in the fuzz step (30)
-#   ATTN_RELIABILITY_JOBS   build and lit parallelism (2)
+#   ATTN_RELIABILITY_JOBS   build and lit parallelism (nproc)
 #   ATTN_CAMPAIGN_RUNS      executions per target in a campaign (1000000)
 #   ATTN_CAMPAIGN_SECONDS   time cap per target in a campaign (3600)
 #   ATTN_RELIABILITY_XML    JUnit output (build/test-results/reliability.xml)
+#   ATTN_RELIABILITY_WORK   logs, results, working corpora, artifacts
+#                           (build-fuzz/reliability)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,8 +34,8 @@ TARGETS=(json safetensors_file safetensors_header safetensors_roundtrip
          mlir_parse attn_passes hf_config)
 FUZZ_DIR=$ROOT/build-fuzz
 ASAN_DIR=$ROOT/build-asan
-WORK=$FUZZ_DIR/reliability
-JOBS=${ATTN_RELIABILITY_JOBS:-2}
+WORK=${ATTN_RELIABILITY_WORK:-$FUZZ_DIR/reliability}
+JOBS=${ATTN_RELIABILITY_JOBS:-$(nproc)}
 FUZZ_SECONDS=${ATTN_FUZZ_SECONDS:-30}
 XML=${ATTN_RELIABILITY_XML:-$ROOT/build/test-results/reliability.xml}
 LIT=/usr/lib/llvm-22/bin/lit
