@@ -17,6 +17,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace attenuate::plan {
@@ -56,11 +57,14 @@ bool cudaOk(cudaError_t e, const char *what, std::string &error) {
   return false;
 }
 
-bool attnOk(int rc, std::string &error) {
+/// In argument-check mode (no device) an entry that got as far as the
+/// context has accepted every argument.
+bool attnOk(int rc, std::string &error, bool checkOnly = false) {
   if (rc == ATTN_OK)
     return true;
   error = attn_cuda_last_error();
-  return false;
+  return checkOnly && rc == ATTN_ERR_NULL &&
+         error.find("the context is null") != std::string::npos;
 }
 
 attn_cuda_tensor toCuda(const View &v) {
@@ -75,19 +79,38 @@ attn_cuda_tensor toCuda(const View &v) {
   return t;
 }
 
+/// cudaMalloc, or 256-byte aligned host memory in argument-check mode.
+bool allocate(bool host, size_t bytes, void *&out, std::string &error) {
+  bytes = (bytes + 255) / 256 * 256 + 256; // never zero-sized
+  if (host) {
+    out = std::aligned_alloc(256, bytes);
+    if (!out)
+      error = "out of host memory";
+    return out != nullptr;
+  }
+  return cudaOk(cudaMalloc(&out, bytes), "cudaMalloc", error);
+}
+
+void release(bool host, void *p) {
+  if (!p)
+    return;
+  if (host)
+    std::free(p);
+  else
+    cudaFree(p);
+}
+
 /// Device memory that grows on demand (contents not kept when it grows).
 struct DeviceBuffer {
   void *ptr = nullptr;
   size_t bytes = 0;
-  bool reserve(size_t want, std::string &error) {
+  bool reserve(bool host, size_t want, std::string &error) {
     if (want <= bytes && ptr)
       return true;
-    if (ptr)
-      cudaFree(ptr);
+    release(host, ptr);
     ptr = nullptr;
     bytes = 0;
-    // 256-byte aligned by cudaMalloc; never zero-sized.
-    if (!cudaOk(cudaMalloc(&ptr, want ? want : 16), "cudaMalloc", error))
+    if (!allocate(host, want, ptr, error))
       return false;
     bytes = want;
     return true;
@@ -96,13 +119,14 @@ struct DeviceBuffer {
 
 class CudaBackend final : public Backend {
 public:
+  explicit CudaBackend(bool checkOnly) : checkOnly_(checkOnly) {}
   ~CudaBackend() override {
     for (void *p : params_)
-      cudaFree(p);
+      release(checkOnly_, p);
     for (DeviceBuffer &b : inputs_)
-      cudaFree(b.ptr);
+      release(checkOnly_, b.ptr);
     for (DeviceBuffer &b : slots_)
-      cudaFree(b.ptr);
+      release(checkOnly_, b.ptr);
     if (stream_)
       cudaStreamDestroy(stream_);
     if (ctx_)
@@ -110,6 +134,8 @@ public:
   }
 
   bool init(std::string &error) {
+    if (checkOnly_)
+      return true; // no context, no stream: entries stop at the context
     if (!attn_cuda_available()) {
       error = std::string("no usable CUDA device: ") + attn_cuda_last_error();
       return false;
@@ -120,7 +146,9 @@ public:
                   "cudaStreamCreate", error);
   }
 
-  const char *name() const override { return "cuda"; }
+  const char *name() const override {
+    return checkOnly_ ? "cuda (argument check, no device)" : "cuda";
+  }
   DType activationType() const override { return DType::BF16; }
 
   bool uploadParam(const std::vector<float> &data, char *&out,
@@ -129,7 +157,7 @@ public:
     for (size_t i = 0; i < data.size(); ++i)
       h[i] = toBf16(data[i]);
     void *p = nullptr;
-    if (!cudaOk(cudaMalloc(&p, h.size() * 2 + 16), "cudaMalloc", error))
+    if (!allocate(checkOnly_, h.size() * 2, p, error))
       return false;
     params_.push_back(p);
     if (!copyIn(p, h.data(), h.size() * 2, error))
@@ -156,7 +184,7 @@ public:
       error = "the CUDA backend takes F32 and I64 inputs, not " + t.describe();
       return false;
     }
-    if (!b.reserve(bytes, error))
+    if (!b.reserve(checkOnly_, bytes, error))
       return false;
     if (!copyIn(b.ptr, src, bytes, error))
       return false;
@@ -172,11 +200,11 @@ public:
     bool grows = false;
     for (size_t i = 0; i < bytes.size(); ++i)
       grows |= bytes[i] > slots_[i].bytes || !slots_[i].ptr;
-    if (grows && !cudaOk(cudaStreamSynchronize(stream_),
+    if (grows && !checkOnly_ && !cudaOk(cudaStreamSynchronize(stream_),
                          "cudaStreamSynchronize", error))
       return false;
     for (size_t i = 0; i < bytes.size(); ++i) {
-      if (!slots_[i].reserve(bytes[i], error))
+      if (!slots_[i].reserve(checkOnly_, bytes[i], error))
         return false;
       slots.push_back(static_cast<char *>(slots_[i].ptr));
     }
@@ -192,7 +220,8 @@ public:
     }
     out = HostTensor::zeros(planType, v.sizes);
     size_t n = out.numElements();
-    if (!cudaOk(cudaStreamSynchronize(stream_), "running the plan", error))
+    if (!checkOnly_ &&
+        !cudaOk(cudaStreamSynchronize(stream_), "running the plan", error))
       return false;
     if (v.dtype == DType::BF16 && planType == DType::F32) {
       std::vector<uint16_t> h(n);
@@ -216,6 +245,8 @@ public:
               shapeStr(y.sizes) + " disagree";
       return false;
     }
+    if (checkOnly_)
+      return true;
     return cudaOk(cuda::launchEmbed(table.data,
                                     reinterpret_cast<const int64_t *>(
                                         tokens.data),
@@ -227,7 +258,7 @@ public:
   bool rmsNorm(const View &x, const View &w, double eps, const View &y,
                std::string &error) override {
     attn_cuda_tensor xt = toCuda(x), wt = toCuda(w), yt = toCuda(y);
-    return attnOk(attn_cuda_rms_norm(ctx_, &xt, &wt, eps, &yt, stream_),
+    return check(attn_cuda_rms_norm(ctx_, &xt, &wt, eps, &yt, stream_),
                   error);
   }
 
@@ -236,7 +267,7 @@ public:
     attn_cuda_tensor xt = toCuda(x), wt = toCuda(w), yt = toCuda(y), bt;
     if (b)
       bt = toCuda(*b);
-    return attnOk(attn_cuda_linear(ctx_, &xt, &wt, b ? &bt : nullptr, &yt,
+    return check(attn_cuda_linear(ctx_, &xt, &wt, b ? &bt : nullptr, &yt,
                                    stream_),
                   error);
   }
@@ -245,7 +276,7 @@ public:
            const View &y, std::string &error) override {
     attn_cuda_tensor xt = toCuda(x), gt = toCuda(gate), ut = toCuda(up),
                      dt = toCuda(down), yt = toCuda(y);
-    return attnOk(attn_cuda_mlp(ctx_, &xt, &gt, &ut, &dt, &yt, stream_),
+    return check(attn_cuda_mlp(ctx_, &xt, &gt, &ut, &dt, &yt, stream_),
                   error);
   }
 
@@ -265,7 +296,7 @@ public:
     cfg.interleaved = s.interleaved ? 1 : 0;
     cfg.frequencies = s.frequencies.empty() ? nullptr : s.frequencies.data();
     attn_cuda_tensor xt = toCuda(x), yt = toCuda(y);
-    return attnOk(attn_cuda_rope(ctx_, &xt,
+    return check(attn_cuda_rope(ctx_, &xt,
                                  reinterpret_cast<const int64_t *>(
                                      positions.data),
                                  0, &cfg, &yt, stream_),
@@ -278,11 +309,11 @@ public:
                      ot = toCuda(o);
     // Short query blocks over a cache: split-K decode; otherwise flash.
     if (q.sizes.size() == 4 && q.sizes[1] <= 8)
-      return attnOk(attn_cuda_decode_attention(ctx_, &qt, &kt, &vt, scale,
+      return check(attn_cuda_decode_attention(ctx_, &qt, &kt, &vt, scale,
                                                causal, &ot, 0, nullptr, 0,
                                                stream_),
                     error);
-    return attnOk(
+    return check(
         attn_cuda_attention(ctx_, &qt, &kt, &vt, scale, causal, &ot, stream_),
         error);
   }
@@ -290,7 +321,7 @@ public:
   bool cacheUpdate(const View &cache, const View &update, int64_t pos,
                    std::string &error) override {
     attn_cuda_tensor ct = toCuda(cache), ut = toCuda(update);
-    return attnOk(attn_cuda_cache_append(ctx_, &ut, &ct, pos, stream_),
+    return check(attn_cuda_cache_append(ctx_, &ut, &ct, pos, stream_),
                   error);
   }
 
@@ -308,6 +339,8 @@ public:
       c.xStrides[k] = x.strides[k];
       c.yStrides[k] = y.strides[k];
     }
+    if (checkOnly_)
+      return true;
     return cudaOk(cuda::launchCopy16(x.data, y.data, c, stream_),
                   "copy kernel", error);
   }
@@ -320,24 +353,38 @@ public:
               " into " + shapeStr(y.sizes) + " (contiguous, same shape)";
       return false;
     }
+    if (checkOnly_)
+      return true;
     return cudaOk(cuda::launchAdd(a.data, b.data, y.data, a.numElements(),
                                   stream_),
                   "add kernel", error);
   }
 
 private:
-  /// Host -> device on the plan's stream, waited for: the host data may die
-  /// right after, and a pageable cudaMemcpy may return before its DMA ends
-  /// (which a kernel on a non-blocking stream would not wait for). Queued
-  /// after the previous call's kernels, which may still read `dst`.
+  bool check(int rc, std::string &error) {
+    return attnOk(rc, error, checkOnly_);
+  }
+  /// Device -> host after the queued work.
   bool copyOut(void *dst, const void *src, size_t bytes, std::string &error) {
+    if (checkOnly_) {
+      std::memset(dst, 0, bytes); // nothing was computed
+      return true;
+    }
     return cudaOk(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
                                   stream_),
                   "cudaMemcpyAsync", error) &&
            cudaOk(cudaStreamSynchronize(stream_), "cudaStreamSynchronize",
                   error);
   }
+  /// Host -> device on the plan's stream, waited for: the host data may die
+  /// right after, and a pageable cudaMemcpy may return before its DMA ends
+  /// (which a kernel on a non-blocking stream would not wait for). Queued
+  /// after the previous call's kernels, which may still read `dst`.
   bool copyIn(void *dst, const void *src, size_t bytes, std::string &error) {
+    if (checkOnly_) {
+      std::memcpy(dst, src, bytes);
+      return true;
+    }
     return cudaOk(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
                                   stream_),
                   "cudaMemcpyAsync", error) &&
@@ -345,6 +392,7 @@ private:
                   error);
   }
 
+  bool checkOnly_;
   attn_cuda_context *ctx_ = nullptr;
   cudaStream_t stream_ = nullptr;
   std::vector<void *> params_;
@@ -356,8 +404,15 @@ private:
 
 bool cudaBackendBuilt() { return true; }
 
+std::unique_ptr<Backend> createCudaCheckBackend(std::string &error) {
+  auto be = std::make_unique<CudaBackend>(true);
+  if (!be->init(error))
+    return nullptr;
+  return be;
+}
+
 std::unique_ptr<Backend> createCudaBackend(std::string &error) {
-  auto be = std::make_unique<CudaBackend>();
+  auto be = std::make_unique<CudaBackend>(false);
   if (!be->init(error))
     return nullptr;
   return be;

@@ -426,6 +426,9 @@ std::unique_ptr<Backend> createCudaBackend(std::string &error) {
           "-DATTN_ENABLE_CUDA=ON on a machine with nvcc)";
   return nullptr;
 }
+std::unique_ptr<Backend> createCudaCheckBackend(std::string &error) {
+  return createCudaBackend(error);
+}
 #endif
 
 } // namespace attenuate::plan

@@ -71,6 +71,8 @@ void usage() {
       "  --output=FILE        output .npy per result, or one .safetensors\n"
       "  --compare=FILE       reference .npy per result (--rtol, --atol)\n"
       "  --device=cpu|cuda    where the kernels run (default cpu)\n"
+      "  --device=cuda-check  no device: every CUDA kernel call checks its\n"
+      "                       arguments only (results are zeros)\n"
       "  --attn-params=A,B    parameter archives replacing the plan's\n"
       "  --num-threads=N      CPU kernel threads (0: all cores)\n"
       "  --repeat=N           call N times, report the median time\n"
@@ -161,8 +163,9 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       if (!number(name, value, o.atol))
         return false;
     } else if (name == "device") {
-      if (value != "cpu" && value != "cuda") {
-        error = "--device: expected cpu or cuda, got '" + value + "'";
+      if (value != "cpu" && value != "cuda" && value != "cuda-check") {
+        error = "--device: expected cpu, cuda or cuda-check, got '" + value +
+                "'";
         return false;
       }
       o.device = value;
@@ -430,6 +433,10 @@ int main(int argc, char **argv) {
     backend = plan::createCudaBackend(error);
     if (!backend)
       return fail("--device=cuda: " + error);
+  } else if (o.device == "cuda-check") {
+    backend = plan::createCudaCheckBackend(error);
+    if (!backend)
+      return fail("--device=cuda-check: " + error);
   } else {
     backend = plan::createCpuBackend(error);
     if (!backend)

@@ -87,6 +87,13 @@ std::unique_ptr<Backend> createCpuBackend(std::string &error);
 /// nullptr with `error` set when this build has no CUDA or no device is
 /// usable (the driver's message).
 std::unique_ptr<Backend> createCudaBackend(std::string &error);
+/// The CUDA backend without a device, for machines with none: memory is
+/// host memory, and each libattn_runtime_cuda entry stops after checking
+/// its arguments (its null-context error counts as acceptance), so a plan's
+/// views are checked against the CUDA kernels' rules (dtypes, shapes,
+/// 16-byte alignment, strides) on the CPU machine. Results are zeros.
+/// nullptr with `error` set where this build has no CUDA backend.
+std::unique_ptr<Backend> createCudaCheckBackend(std::string &error);
 /// True when this build carries the CUDA backend.
 bool cudaBackendBuilt();
 

@@ -391,4 +391,73 @@ TEST_F(PlanExecutor, CudaMatchesCpu) {
   }
 }
 
+//===----------------------------------------------------------------------===//
+// The CUDA kernels' argument rules, without a device
+//===----------------------------------------------------------------------===//
+
+/// Inputs for an imported decoder's plan: tokens [B,S], positions P.., and
+/// zero caches [B,C,...] shaped from the plan's input table.
+std::vector<HostTensor> decoderInputs(const Plan &p, int64_t B, int64_t S,
+                                      int64_t P, int64_t C) {
+  std::vector<HostTensor> in;
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    if (i < 2) {
+      HostTensor t = HostTensor::zeros(DType::I64, {B, S});
+      for (int64_t k = 0; k < B * S; ++k)
+        t.data<int64_t>()[k] = i == 0 ? k % 200 : P + k % S;
+      in.push_back(t);
+      continue;
+    }
+    std::vector<int64_t> shape = {B, C};
+    for (size_t k = 2; k < p.inputs[i].shape.size(); ++k)
+      shape.push_back(p.inputs[i].shape[k].value);
+    in.push_back(HostTensor::zeros(DType::F32, shape));
+  }
+  return in;
+}
+
+TEST(PlanCudaCheck, BlockArgumentsAccepted) {
+  std::string error;
+  auto be = createCudaCheckBackend(error);
+  if (!be)
+    GTEST_SKIP() << error;
+  Weights wt;
+  std::string archive = writeWeights(wt);
+  auto ex = Executor::create(blockPlan(archive), std::move(be), {}, error);
+  std::remove(archive.c_str());
+  ASSERT_TRUE(ex) << error;
+  std::vector<HostTensor> in, out;
+  in.push_back(i64({2, 3}, {1, 5, 15, 0, 3, 9}));
+  in.push_back(i64({2, 3}, {1, 2, 3, 1, 2, 3}));
+  in.push_back(HostTensor::zeros(DType::F32, {2, 5, 4}));
+  EXPECT_TRUE(ex->run(in, out, error)) << error;
+}
+
+/// bench/gpu/bytellama.plan, the plan the GPU machine runs: every CUDA
+/// kernel call of a prefill and of a decode step accepts its arguments
+/// (bf16 dtypes, shapes, 16-byte alignment, strides), and the CPU backend
+/// runs the same inputs.
+TEST(PlanCudaCheck, ShippedBytellamaPlan) {
+  Plan p;
+  std::string error;
+  ASSERT_TRUE(readPlanFile(ATTN_SOURCE_DIR "/bench/gpu/bytellama.plan", p,
+                           error))
+      << error;
+  for (auto [S, P] : {std::pair<int64_t, int64_t>{7, 0}, {1, 9}}) {
+    std::vector<HostTensor> in = decoderInputs(p, 2, S, P, 16), out;
+    if (auto cpu = createCpuBackend(error)) {
+      auto ex = Executor::create(p, std::move(cpu), {}, error);
+      ASSERT_TRUE(ex) << error;
+      ASSERT_TRUE(ex->run(in, out, error)) << error;
+      EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, S, 256}));
+    }
+    auto be = createCudaCheckBackend(error);
+    if (!be)
+      GTEST_SKIP() << error;
+    auto ex = Executor::create(p, std::move(be), {}, error);
+    ASSERT_TRUE(ex) << error;
+    EXPECT_TRUE(ex->run(in, out, error)) << "S=" << S << ": " << error;
+  }
+}
+
 } // namespace
