@@ -149,9 +149,24 @@ if [ ! -x "$BUILD/bin/attn-exec" ]; then
   echo "attn-exec not built"
   record e2e "not built"
 elif [ "$DRY" = 1 ]; then
+  # No GPU: the plan's kernel calls are checked against the CUDA entries'
+  # argument rules (--device=cuda-check); the CPU machine runs the same
+  # plan for numbers in test/Integration/attn-exec-bytellama.test.
   "$BUILD/bin/attn-exec" --list-devices
-  echo "skipped: dry run (needs a GPU; the CPU machine runs the same plan in test/Integration/attn-exec-bytellama.test)"
-  record e2e "skipped (dry run)"
+  # A [2, 8] int64 prompt as .npy, without numpy.
+  if "$PYTHON" -c "
+import struct
+h = \"{'descr': '<i8', 'fortran_order': False, 'shape': (2, 8), }\"
+h += ' ' * (63 - (10 + len(h)) % 64) + '\\n'
+open('$OUT/e2e-prompt.npy', 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(h)) + h.encode() + struct.pack('<16q', *range(1, 17)))" \
+     && "$BUILD/bin/attn-exec" bench/gpu/bytellama.plan --device=cuda-check \
+          --generate=4 --prompt="$OUT/e2e-prompt.npy" > "$OUT/e2e-check.log" 2>&1; then
+    echo "bytellama.plan: every CUDA kernel call accepts its arguments (prefill and decode)"
+    record e2e "dry run: plan passes the CUDA argument checks"
+  else
+    cat "$OUT/e2e-check.log"
+    record e2e "dry run: plan check FAILED (see e2e-check.log)"
+  fi
 else
   E2E_ARGS=""
   [ -n "$QUICK" ] && E2E_ARGS="--batches 1 --new 64"
