@@ -110,8 +110,13 @@ struct SparseKvRewrite {
                  " cache write has users besides its read";
       if (!p->read.getResult().hasOneUse())
         return std::string("the ") + name + " cache read has other users";
-      if (!isa<FloatType>(tensorType(p->cache.getUpdate()).getElementType()))
+      Type elt = tensorType(p->cache.getUpdate()).getElementType();
+      if (!isa<FloatType>(elt))
         return std::string("the ") + name + " cache is already encoded";
+      // The dictionaries are f32 and the codec ops compute in the dense
+      // element type.
+      if (!elt.isF32())
+        return std::string("the ") + name + " cache is not f32";
     }
     if (b.k.cacheArg == b.v.cacheArg || b.k.cache == b.v.cache)
       return "keys and values share one cache";

@@ -380,7 +380,12 @@ def Attn_KvQuantizeOp : Attn_Op<"kv_quantize", [Pure,
     exactly the values a packed cache of codes, fp16 scales/zeros and an
     fp window returns, and `attn-report` counts those bytes (codes
     `bits/8` per value, scale and zero per group, the window in the cache's
-    element type) for the cache this op reads.
+    element type) for the cache this op reads. The boundary is taken from
+    the read's length `L`, so every query of a call sees the cache as stored
+    after that call: a prefill of many tokens reads more of its own context
+    from codes than token-by-token decode would (KIVI attends to full
+    precision during prefill), which makes prefill scores (attn-eval)
+    pessimistic for KIVI; CSR caches behave the same way.
 
     ```mlir
     %kq = attn.kv_quantize %k {axis = "channel", bits = 2 : i64,
