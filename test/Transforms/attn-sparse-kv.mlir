@@ -24,7 +24,7 @@
 // REMARK: remark: {{.*}}attn-sparse-kv: v dictionary of layers 0-0 (32 atoms of 8, s = 2, 8192 samples)
 // REMARK: remark: {{.*}}attn-sparse-kv: k dictionary of layers 1-1
 // REMARK: remark: {{.*}}attn-sparse-kv: v dictionary of layers 1-1
-// REMARK: remark: {{.*}}attn-sparse-kv: 2 layers, k-atoms 4, v-atoms 2 x 2 chunks, 32-atom dictionaries; KV cache 512 -> 128 bytes/token over these layers (fp32 before)
+// REMARK: remark: {{.*}}attn-sparse-kv: 2 layers (4 caches), k-atoms 4, v-atoms 2 x 2 chunks, 32-atom dictionaries; KV cache 512 -> 128 bytes/token over these layers (fp32 before)
 //
 // Each cache argument and result becomes int16 indices and fp16
 // coefficients; keys are encoded before RoPE, and RoPE is applied to the

@@ -32,6 +32,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 
 #include <cstdio>
@@ -77,8 +78,8 @@ struct Dict {
 
 struct SparseKvRewrite {
   std::string entry, stats, dictionary;
-  int64_t kAtoms = 0, vAtoms = 0, vChunks = 0, atoms = 0, group = 1,
-          rounds = 0, seed = 0;
+  int64_t kAtoms = 0, vAtoms = 0, vChunks = 0, atoms = 0, group = 1, rounds = 0,
+          seed = 0;
 
   ModuleOp module;
   func::FuncOp fn;
@@ -108,8 +109,8 @@ struct SparseKvRewrite {
         if (u != p->read.getOperation() && !isa<func::ReturnOp>(u))
           return std::string("the ") + name +
                  " cache write has users besides its read";
-      if (!p->read.getResult().hasOneUse())
-        return std::string("the ") + name + " cache read has other users";
+      // A read may feed several attention ops (shared attention): all of
+      // them get the decoded values.
       Type elt = tensorType(p->cache.getUpdate()).getElementType();
       if (!isa<FloatType>(elt))
         return std::string("the ") + name + " cache is already encoded";
@@ -182,11 +183,9 @@ struct SparseKvRewrite {
       return moduleError() << "option 'stats': " << statsFile->path()
                            << " has no '" << key
                            << "' (KV samples of attn-calibrate)";
-    if (t->dtype != ap::DType::F32 || t->shape.size() != 3 ||
-        t->shape[2] != d)
+    if (t->dtype != ap::DType::F32 || t->shape.size() != 3 || t->shape[2] != d)
       return moduleError() << "option 'stats': '" << key << "' in "
-                           << statsFile->path()
-                           << " is not [n, heads, " << d
+                           << statsFile->path() << " is not [n, heads, " << d
                            << "] f32 (stats of another model?)";
     const uint8_t *p = statsFile->file().data(*t);
     size_t count = t->numElements();
@@ -202,8 +201,8 @@ struct SparseKvRewrite {
                       Dict &out) {
     int64_t dim = d / chunks;
     out.dim = dim;
-    std::string span = std::to_string(layers.front()) + "-" +
-                       std::to_string(layers.back());
+    std::string span =
+        std::to_string(layers.front()) + "-" + std::to_string(layers.back());
     out.name = "attn.csr.layers." + span + "." + kind.str() + "_dict";
     if (dictionary == "identity") {
       out.atoms = dim;
@@ -219,11 +218,9 @@ struct SparseKvRewrite {
     int64_t n = static_cast<int64_t>(x.size()) / dim;
     nm::DictionaryResult r;
     std::string err;
-    if (!nm::learnDictionary(x.data(), n, dim, dim, atoms, s,
-                             static_cast<int>(rounds),
-                             static_cast<uint64_t>(seed) + g * 2 +
-                                 (kind == "v"),
-                             r, err))
+    if (!nm::learnDictionary(
+            x.data(), n, dim, dim, atoms, s, static_cast<int>(rounds),
+            static_cast<uint64_t>(seed) + g * 2 + (kind == "v"), r, err))
       return moduleError() << "option 'atoms': " << kind
                            << " dictionary of layers " << span << ": " << err;
     out.atoms = atoms;
@@ -256,10 +253,10 @@ struct SparseKvRewrite {
       d.stored = name;
     }
     b.setInsertionPoint(before);
-    auto p = ParamOp::create(
-        b, before->getLoc(),
-        RankedTensorType::get({d.atoms, d.dim}, b.getF32Type()),
-        b.getStringAttr(d.stored));
+    auto p =
+        ParamOp::create(b, before->getLoc(),
+                        RankedTensorType::get({d.atoms, d.dim}, b.getF32Type()),
+                        b.getStringAttr(d.stored));
     if (layer)
       p->setAttr(AttnDialect::kLayerAttrName, layer);
     return p.getResult();
@@ -279,9 +276,10 @@ struct SparseKvRewrite {
     int64_t codes = chunks * s;
     Type i16 = b.getI16Type(), f16 = b.getF16Type();
     RankedTensorType denseType = tensorType(dense);
-    auto enc = SparseEncodeOp::create(
-        b, loc, withLast(denseType, codes, i16), withLast(denseType, codes, f16),
-        dense, *d, b.getI64IntegerAttr(s), b.getI64IntegerAttr(chunks));
+    auto enc = SparseEncodeOp::create(b, loc, withLast(denseType, codes, i16),
+                                      withLast(denseType, codes, f16), dense,
+                                      *d, b.getI64IntegerAttr(s),
+                                      b.getI64IntegerAttr(chunks));
     if (layer)
       enc->setAttr(AttnDialect::kLayerAttrName, layer);
 
@@ -295,21 +293,21 @@ struct SparseKvRewrite {
     if (auto name = dyn_cast<NameLoc>(idxArg.getLoc()))
       index = name.getName().strref().rsplit("cache").second.str();
     auto named = [&](StringRef what) -> Location {
-      return NameLoc::get(b.getStringAttr(prefix.str() + "_" + what.str() +
-                                          index),
-                          idxArg.getLoc());
+      return NameLoc::get(
+          b.getStringAttr(prefix.str() + "_" + what.str() + index),
+          idxArg.getLoc());
     };
     idxArg.setType(idxCache);
     Location coefLoc = named("coef");
     idxArg.setLoc(named("idx"));
-    if (failed(fn.insertArgument(argNo + 1, coefCache, DictionaryAttr(),
-                                 coefLoc)))
+    if (failed(
+            fn.insertArgument(argNo + 1, coefCache, DictionaryAttr(), coefLoc)))
       return error(fn) << "cannot add the coefficient cache argument";
     BlockArgument coefArg = fn.getArgument(argNo + 1);
 
     Value pos = p.cache.getPosition();
-    auto cuIdx = CacheUpdateOp::create(b, loc, idxCache, idxArg,
-                                       enc.getIndices(), pos);
+    auto cuIdx =
+        CacheUpdateOp::create(b, loc, idxCache, idxArg, enc.getIndices(), pos);
     auto cuCoef = CacheUpdateOp::create(b, loc, coefCache, coefArg,
                                         enc.getCoefficients(), pos);
     for (Operation *o : {cuIdx.getOperation(), cuCoef.getOperation()})
@@ -318,8 +316,8 @@ struct SparseKvRewrite {
 
     // Results: the index write replaces the old one; the coefficients go
     // right after it.
-    for (OpOperand &use : llvm::make_early_inc_range(
-             p.cache.getResult().getUses())) {
+    for (OpOperand &use :
+         llvm::make_early_inc_range(p.cache.getResult().getUses())) {
       if (use.getOwner() != ret.getOperation())
         continue;
       unsigned r = use.getOperandNumber();
@@ -413,49 +411,62 @@ struct SparseKvRewrite {
 
     auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
     SetVector<Operation *> dead;
+    // Shared attention: several blocks may read one cache; it is encoded
+    // once, and every reader gets the decoded values.
+    llvm::DenseSet<Operation *> encoded;
+    int64_t bytes = 0, dense = 0;
     for (AttentionBlock &b : blocks) {
       Attribute layer = b.attention->getAttr(AttnDialect::kLayerAttrName);
       int64_t g = b.layer / group;
-      Value kPre = b.k.rope ? b.k.rope.getInput() : b.k.cache.getUpdate();
-      FailureOr<Value> k = encodePath(b.k, kPre, kDicts[g], kAtoms, 1, "k",
-                                      layer, ret, dead);
-      if (failed(k))
-        return failure();
-      Value key = *k;
-      if (RopeOp rope = b.k.rope) {
-        // RoPE after reconstruction, at each cache row's position.
-        OpBuilder bld(b.attention);
-        Location loc = rope.getLoc();
-        auto posType = tensorType(rope.getPositions());
-        SmallVector<Value> extents;
-        RankedTensorType pt = RankedTensorType::get(
-            {tensorType(key).getDimSize(0), tensorType(key).getDimSize(1)},
-            posType.getElementType());
-        // Positions of every cache row read: the read's [batch, len].
-        for (int64_t i = 0; i < 2; ++i)
-          if (pt.isDynamicDim(i))
-            extents.push_back(
-                tensor::DimOp::create(bld, loc, key, i).getResult());
-        Type posElt = posType.getElementType();
-        auto rows = tensor::GenerateOp::create(
-            bld, loc, pt, extents,
-            [&](OpBuilder &nb, Location l, ValueRange ivs) {
-              Value v = arith::IndexCastOp::create(nb, l, posElt, ivs[1]);
-              tensor::YieldOp::create(nb, l, v);
-            });
-        auto newRope = RopeOp::create(
-            bld, loc, TypeRange{key.getType()},
-            ValueRange{key, rows.getResult()}, rope->getAttrs());
-        key = newRope.getResult();
-        dead.insert(rope);
+      if (encoded.insert(b.k.cache).second) {
+        int64_t hk = tensorType(b.k.cache.getResult()).getDimSize(2);
+        bytes += hk * 4 * kAtoms;
+        dense += hk * headDim * 4;
+        Value kPre = b.k.rope ? b.k.rope.getInput() : b.k.cache.getUpdate();
+        FailureOr<Value> k =
+            encodePath(b.k, kPre, kDicts[g], kAtoms, 1, "k", layer, ret, dead);
+        if (failed(k))
+          return failure();
+        Value key = *k;
+        if (RopeOp rope = b.k.rope) {
+          // RoPE after reconstruction, at each cache row's position.
+          OpBuilder bld(b.attention);
+          Location loc = rope.getLoc();
+          auto posType = tensorType(rope.getPositions());
+          SmallVector<Value> extents;
+          RankedTensorType pt = RankedTensorType::get(
+              {tensorType(key).getDimSize(0), tensorType(key).getDimSize(1)},
+              posType.getElementType());
+          // Positions of every cache row read: the read's [batch, len].
+          for (int64_t i = 0; i < 2; ++i)
+            if (pt.isDynamicDim(i))
+              extents.push_back(
+                  tensor::DimOp::create(bld, loc, key, i).getResult());
+          Type posElt = posType.getElementType();
+          auto rows = tensor::GenerateOp::create(
+              bld, loc, pt, extents,
+              [&](OpBuilder &nb, Location l, ValueRange ivs) {
+                Value v = arith::IndexCastOp::create(nb, l, posElt, ivs[1]);
+                tensor::YieldOp::create(nb, l, v);
+              });
+          auto newRope = RopeOp::create(bld, loc, TypeRange{key.getType()},
+                                        ValueRange{key, rows.getResult()},
+                                        rope->getAttrs());
+          key = newRope.getResult();
+          dead.insert(rope);
+        }
+        b.k.read.getResult().replaceAllUsesWith(key);
       }
-      b.attention.getKeyMutable().assign(key);
-      FailureOr<Value> v =
-          encodePath(b.v, b.v.cache.getUpdate(), vDicts[g], vAtoms, vChunks,
-                     "v", layer, ret, dead);
-      if (failed(v))
-        return failure();
-      b.attention.getValueMutable().assign(*v);
+      if (encoded.insert(b.v.cache).second) {
+        int64_t hv = tensorType(b.v.cache.getResult()).getDimSize(2);
+        bytes += hv * 4 * vChunks * vAtoms;
+        dense += hv * vHeadDim * 4;
+        FailureOr<Value> v = encodePath(b.v, b.v.cache.getUpdate(), vDicts[g],
+                                        vAtoms, vChunks, "v", layer, ret, dead);
+        if (failed(v))
+          return failure();
+        b.v.read.getResult().replaceAllUsesWith(*v);
+      }
     }
     // Old reads, writes and RoPE, users first.
     bool progress = true;
@@ -472,15 +483,10 @@ struct SparseKvRewrite {
     fn.setType(FunctionType::get(module.getContext(),
                                  fn.getBody().front().getArgumentTypes(),
                                  ret.getOperandTypes()));
-    int64_t bytes = 0, dense = 0;
-    for (AttentionBlock &b : blocks) {
-      int64_t hk = tensorType(b.attention.getKey()).getDimSize(2);
-      bytes += hk * 4 * (kAtoms + vChunks * vAtoms);
-      dense += hk * (headDim + vHeadDim) * 4;
-    }
     emitRemark(fn.getLoc())
-        << kPass << ": " << blocks.size() << " layers, k-atoms " << kAtoms
-        << ", v-atoms " << vAtoms << " x " << vChunks << " chunks, "
+        << kPass << ": " << blocks.size() << " layers (" << encoded.size()
+        << " caches), k-atoms " << kAtoms << ", v-atoms " << vAtoms << " x "
+        << vChunks << " chunks, "
         << (dictionary.empty() ? std::to_string(atoms) + "-atom dictionaries"
                                : std::string("identity dictionaries"))
         << "; KV cache " << dense << " -> " << bytes
