@@ -490,8 +490,13 @@ def AttnSparseKvPass : Pass<"attn-sparse-kv", "::mlir::ModuleOp"> {
     indices `[b, cap, h, s_k]` i16 (`k_idx_<i>`) and coefficients f16
     (`k_coef_<i>`), and likewise for V (`v_idx_<i>`, `v_coef_<i>`, last dim
     `s_n·s_v`), so `attn-report` counts 4 bytes per code plus the
-    dictionaries as parameters. Run it after the other compression passes:
-    their block matcher does not see through the codecs.
+    dictionaries as parameters. A cache read by several attention ops
+    (after `attn-share-attention`) is encoded once and all its readers get
+    the decoded values; blocks whose keys and values share a cache (MLA's
+    latent) or are not cached are skipped with a remark. Run it after the
+    other compression passes: their block matcher does not see through the
+    codecs. Prefill and decode agree: a token's codes depend on that token
+    only, and the decoded keys are rotated at their cache row's position.
 
     ```
     attn-calibrate m.mlir --text val.txt -o stats.safetensors
