@@ -152,6 +152,18 @@ def main():
     return 0
 
 
+def replace_section(marker, section):
+    """Puts `section` (which starts with <!-- marker:begin ... --> and ends
+    with <!-- marker:end -->) in docs/results.md in place of the previous
+    one, or at the end: each bench owns its section, the rest is kept."""
+    path = os.path.join(ROOT, "docs", "results.md")
+    text = open(path).read() if os.path.exists(path) else "# Results\n\n"
+    m = re.search(r"<!-- %s:begin.*?<!-- %s:end -->\n" % (marker, marker), text, re.S)
+    text = text[: m.start()] + section + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def write_docs(res):
     import matplotlib
     matplotlib.use("Agg")
@@ -183,13 +195,7 @@ def write_docs(res):
                      f"{r['kv_bytes_per_token']} |")
     lines += ["", "![shared attention](share_attention.png)", "",
               "<!-- lowrank-sa:end -->"]
-    section = "\n".join(lines) + "\n"
-    path = os.path.join(ROOT, "docs", "results.md")
-    text = open(path).read() if os.path.exists(path) else "# Results\n\n"
-    m = re.search(r"<!-- lowrank-sa:begin.*?<!-- lowrank-sa:end -->\n", text, re.S)
-    text = text[: m.start()] + section + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
+    replace_section("lowrank-sa", "\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for method, mk in [("a3", "o-"), ("whitened-svd", "s-"), ("svd", "^-")]:

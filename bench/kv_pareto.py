@@ -32,7 +32,6 @@ Usage: /usr/bin/python3 bench/kv_pareto.py [--eval-bytes 16384]
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from compression_quality import log, run, training_text  # noqa: E402
+from compression_quality import log, replace_section, run, training_text  # noqa: E402
 
 CONTEXT = 256
 
@@ -214,7 +213,7 @@ def main():
     return 0
 
 
-MARKERS = {"original": ("k*", "black"), "shared attention": ("D", "tab:purple"),
+MARKERS = {"original": ("*", "black"), "shared attention": ("D", "tab:purple"),
            "MLA (SVD init)": ("v", "tab:orange"), "MLA (distilled)": ("o", "tab:red"),
            "CSR": ("s", "tab:blue"), "KIVI": ("^", "tab:green"),
            "stacked (SVD init)": ("X", "tab:gray"), "stacked (SA + CSR)": ("*", "tab:cyan"), "stacked (distilled)": ("P", "tab:brown")}
@@ -246,13 +245,7 @@ def write_docs(res):
                      f"{p['compression']:.2f}x | {p['bpb']:.4f} | {d:+.4f} ({100 * d / orig['bpb']:+.1f}%) |")
     lines += ["", "![bits-per-byte against KV bytes per token](kv_pareto.png)", "",
               "<!-- kv-pareto:end -->"]
-    section = "\n".join(lines) + "\n"
-    path = os.path.join(ROOT, "docs", "results.md")
-    text = open(path).read() if os.path.exists(path) else "# Results\n\n"
-    m = re.search(r"<!-- kv-pareto:begin.*?<!-- kv-pareto:end -->\n", text, re.S)
-    text = text[: m.start()] + section + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
+    replace_section("kv-pareto", "\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for method, (mk, color) in MARKERS.items():

@@ -86,6 +86,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from lowrank_numpy import Archive, to_f64  # noqa: E402
+from import_70b import tensors as llama_tensors  # noqa: E402
 
 D, INTER, HEADS, KV, HD, VOCAB = 4096, 14336, 32, 8, 128, 128256
 N_SAMPLES, M_RD = 8192, 128
@@ -104,23 +105,6 @@ def config(layers):
     }
 
 
-def tensors(layers):
-    yield "model.embed_tokens.weight", [VOCAB, D]
-    for l in range(layers):
-        p = f"model.layers.{l}."
-        yield p + "input_layernorm.weight", [D]
-        yield p + "self_attn.q_proj.weight", [HEADS * HD, D]
-        yield p + "self_attn.k_proj.weight", [KV * HD, D]
-        yield p + "self_attn.v_proj.weight", [KV * HD, D]
-        yield p + "self_attn.o_proj.weight", [D, HEADS * HD]
-        yield p + "post_attention_layernorm.weight", [D]
-        yield p + "mlp.gate_proj.weight", [INTER, D]
-        yield p + "mlp.up_proj.weight", [INTER, D]
-        yield p + "mlp.down_proj.weight", [D, INTER]
-    yield "model.norm.weight", [D]
-    yield "lm_head.weight", [VOCAB, D]
-
-
 def bf16(a):
     """float32 → bf16 bit patterns (round to nearest even)."""
     bits = a.view(np.uint32).astype(np.uint64)
@@ -131,7 +115,7 @@ def write_checkpoint(out, layers, rng):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config(layers), f, indent=1)
-    all_t = list(tensors(layers))
+    all_t = list(llama_tensors(config(layers)))
     header, off = {"__metadata__": {"format": "pt"}}, 0
     for name, shape in all_t:
         n = 2 * int(np.prod(shape))
