@@ -13,9 +13,10 @@ export ATTN_PYTEST_JUNIT="$PWD/$results/pytest.xml"
 ctest --test-dir build --output-on-failure --output-junit "$PWD/$results/ctest.xml"
 rc=$?
 # Fuzzing and the ASan+UBSan suite (scripts/reliability.sh) build two more
-# trees from scratch, which would push a clean CI run far past the suite's
-# 30-minute budget; they run on request (ATTN_RELIABILITY=1). Otherwise the
-# closing line counts the step as skipped.
+# trees (build-fuzz, build-asan) and run the sanitizer suite, which a
+# developer's `scripts/test.sh` need not wait for: they run on request
+# (ATTN_RELIABILITY=1, which .ci/run sets). Otherwise the closing line
+# counts the step as one skipped test.
 if [ "${ATTN_RELIABILITY:-0}" != 1 ] || [ ! -f scripts/reliability.sh ]; then
   printf '%s\n' '<?xml version="1.0"?>' \
     '<testsuites><testsuite name="reliability" tests="1"><testcase classname="reliability" name="reliability"><skipped message="reliability step not requested (ATTN_RELIABILITY=1)"/></testcase></testsuite></testsuites>' \
