@@ -62,8 +62,10 @@ struct AttnCompressPass
       std::string opts = StringRef(stageOptions(s)).trim().str();
       if (opts.empty())
         continue;
-      if (s.takesStats && !stats.empty() &&
-          StringRef(opts).find("stats=") == StringRef::npos)
+      // Explicit spans exclude statistics in attn-share-attention.
+      bool wantsStats = s.takesStats && !(s.option == "share" &&
+                                          StringRef(opts).contains("spans="));
+      if (wantsStats && !stats.empty() && !StringRef(opts).contains("stats="))
         opts += " stats=" + stats;
       std::string text = (s.pass + "{" + opts + "}").str();
       std::string message;
