@@ -586,8 +586,9 @@ def AttnCompressPass : Pass<"attn-compress", "::mlir::ModuleOp"> {
 
     `stats=S` is appended to the options of the stages that read
     calibration statistics (share, lowrank, sparse-kv) unless they name
-    their own (and to share only when it has no `spans=`). The statistics describe the original model: a stage after
-    another sees activations the statistics did not measure, so stacking
+    their own (and to share only when it has no `spans=`). The statistics
+    describe the original model: a stage after another sees activations
+    the statistics did not measure, so stacking
     is an initialisation to evaluate, not a guarantee (recalibrating the
     rewritten module between stages with `attn-calibrate` is the
     alternative). A stage option that does not parse is an error naming
