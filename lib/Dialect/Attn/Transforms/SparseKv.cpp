@@ -109,6 +109,14 @@ struct SparseKvRewrite {
         if (u != p->read.getOperation() && !isa<func::ReturnOp>(u))
           return std::string("the ") + name +
                  " cache write has users besides its read";
+      // The rewrite returns the index cache in the write's place and the
+      // coefficient cache after it: one place only (fuzz-attn_passes found a
+      // module returning the write twice, left with a stale f32 write).
+      if (llvm::count_if(p->cache.getResult().getUses(), [](OpOperand &u) {
+            return isa<func::ReturnOp>(u.getOwner());
+          }) > 1)
+        return std::string("the ") + name +
+               " cache write is returned more than once";
       // A read may feed several attention ops (shared attention): all of
       // them get the decoded values.
       Type elt = tensorType(p->cache.getUpdate()).getElementType();
