@@ -224,8 +224,10 @@ def write_docs(res):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = res["points"]
-    orig = next(p for p in pts if p["method"] == "original")
+    # The original first, then the order measured (a merged --update run
+    # appends its groups after the earlier ones).
+    pts = sorted(res["points"], key=lambda p: p["method"] != "original")
+    orig = pts[0]
     lines = ["<!-- kv-pareto:begin (written by bench/kv_pareto.py) -->",
              "## KV cache: MLA, CSR, KIVI, shared attention and stacks on models/bytellama",
              "",
