@@ -64,7 +64,15 @@ struct AttnCalibrationTapsPass
         continue;
       std::string p = "layers." + std::to_string(layer.getInt()) + ".";
       taps.push_back({p + "x_mlp", m.getInput()});
-      taps.push_back({p + "h_mlp", expandMlp(m).hidden});
+      // Expanding erases the mlp: a tap taken of its result (an attention
+      // or a later mlp reading it, found by fuzz-attn_passes) moves to the
+      // down projection that replaces it.
+      Value old = m.getResult();
+      ExpandedMlp e = expandMlp(m);
+      for (auto &tap : taps)
+        if (tap.second == old)
+          tap.second = e.down.getResult();
+      taps.push_back({p + "h_mlp", e.hidden});
     }
 
     auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
