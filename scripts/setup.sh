@@ -5,6 +5,8 @@ set -euo pipefail
 PKGS=(
   # compiler toolchain and MLIR 22 (bookworm-security)
   cmake ninja-build clang-14 lld-14 libclang-rt-14-dev
+  # llvm-symbolizer for the sanitizer and fuzzer reports (scripts/reliability.sh)
+  llvm-14
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   # unit tests
   googletest libgtest-dev
