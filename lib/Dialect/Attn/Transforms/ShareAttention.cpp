@@ -6,6 +6,7 @@
 #include "attenuate/Dialect/Attn/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/StringExtras.h"
@@ -181,6 +182,10 @@ struct AttnShareAttentionPass
       return markAllAnalysesPreserved();
 
     // Rewire: each shared layer takes q, k and scale from its span's source.
+    // The source's q and k must already exist where the shared layer's
+    // attention runs; IR in another order (found by fuzz-attn_passes) is
+    // refused rather than left with a use before its definition.
+    DominanceInfo dominance(fn);
     SmallVector<Value> deadKCaches;
     for (int64_t l : shared) {
       int64_t src = l - 1;
@@ -195,6 +200,14 @@ struct AttnShareAttentionPass
             << src << "'s probabilities: query/key types differ ("
             << from.getQuery().getType() << " vs "
             << b.attention.getQuery().getType() << ")";
+        return signalPassFailure();
+      }
+      if (!dominance.properlyDominates(from.getQuery(), b.attention) ||
+          !dominance.properlyDominates(from.getKey(), b.attention)) {
+        b.attention.emitError()
+            << "attn-share-attention: layer " << l << " cannot use layer "
+            << src << "'s query and key: they are computed after layer " << l
+            << "'s attention";
         return signalPassFailure();
       }
       b.attention.getQueryMutable().assign(from.getQuery());
