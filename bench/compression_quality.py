@@ -63,6 +63,22 @@ def training_text(nbytes):
     return bytes(out[:nbytes])
 
 
+def prepare_inputs(args, work, val_path, bindir):
+    """The evaluation text (first --eval-bytes of the model's val.txt, at
+    val_path), the calibration text (training split) and the imported
+    module in `work`: (val bytes, calib path, module path)."""
+    with open(os.path.join(args.model, "val.txt"), "rb") as f:
+        val = f.read()[: args.eval_bytes]
+    with open(val_path, "wb") as f:
+        f.write(val)
+    calib = os.path.join(work, "calib.txt")
+    with open(calib, "wb") as f:
+        f.write(training_text(args.calib_bytes))
+    base = os.path.join(work, "model.mlir")
+    run([os.path.join(bindir, "attn-import"), "hf", args.model, "-o", base])
+    return val, calib, base
+
+
 class Bench:
     def __init__(self, args, work):
         self.b = os.path.join(args.build, "bin")
@@ -109,15 +125,7 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="attn-quality-") as work:
         B = Bench(args, work)
-        with open(os.path.join(args.model, "val.txt"), "rb") as f:
-            val = f.read()[: args.eval_bytes]
-        with open(B.val, "wb") as f:
-            f.write(val)
-        calib = os.path.join(work, "calib.txt")
-        with open(calib, "wb") as f:
-            f.write(training_text(args.calib_bytes))
-        base = os.path.join(work, "model.mlir")
-        run([os.path.join(B.b, "attn-import"), "hf", args.model, "-o", base])
+        val, calib, base = prepare_inputs(args, work, B.val, B.b)
         stats = os.path.join(work, "stats.safetensors")
         log("calibrating on training text...")
         run([os.path.join(B.b, "attn-calibrate"), base, "--text", calib, "--rp", "-o", stats])

@@ -39,7 +39,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from compression_quality import log, replace_section, run, training_text  # noqa: E402
+from compression_quality import log, prepare_inputs, replace_section, run  # noqa: E402
 
 CONTEXT = 256
 
@@ -119,15 +119,7 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="attn-kv-") as work:
         R = Runner(args, work)
-        with open(os.path.join(args.model, "val.txt"), "rb") as f:
-            val = f.read()[: args.eval_bytes]
-        with open(R.val, "wb") as f:
-            f.write(val)
-        calib = os.path.join(work, "calib.txt")
-        with open(calib, "wb") as f:
-            f.write(training_text(args.calib_bytes))
-        base = os.path.join(work, "model.mlir")
-        run([R.tool("attn-import"), "hf", args.model, "-o", base])
+        val, calib, base = prepare_inputs(args, work, R.val, R.bin)
         stats = os.path.join(work, "stats.safetensors")
         log("calibrating on training text (KV samples, similarity)...")
         run([R.tool("attn-calibrate"), base, "--text", calib, "-o", stats])
