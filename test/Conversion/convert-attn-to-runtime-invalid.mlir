@@ -109,3 +109,26 @@ func.func @forward(%x: tensor<4x8xf32>) -> tensor<8xf32> {
   %s = tensor.extract_slice %x[0, 0] [1, 8] [1, 1] : tensor<4x8xf32> to tensor<8xf32>
   return %s : tensor<8xf32>
 }
+
+// -----
+
+// A negative static output size, which tensor.expand_shape's verifier lets
+// through when the result dim is static (found by fuzz-attn_passes).
+func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x1x4xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x4xf32>
+  // expected-error @+1 {{'tensor.expand_shape' op has a negative static output size (-1)}}
+  %e = tensor.expand_shape %x [[0], [1, 2]] output_shape [%n, -1, 4] : tensor<?x4xf32> into tensor<?x1x4xf32>
+  return %e : tensor<?x1x4xf32>
+}
+
+// -----
+
+// A static output size that disagrees with the result type.
+func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x1x4xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x4xf32>
+  // expected-error @+1 {{'tensor.expand_shape' op has output size 2 in dimension 1 but its result type says 1}}
+  %e = tensor.expand_shape %x [[0], [1, 2]] output_shape [%n, 2, 4] : tensor<?x4xf32> into tensor<?x1x4xf32>
+  return %e : tensor<?x1x4xf32>
+}

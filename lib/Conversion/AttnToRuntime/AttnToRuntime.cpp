@@ -130,8 +130,16 @@ FailureOr<Dim> PlanBuilder::scalarOf(Operation *user, Value v,
 FailureOr<Dim> PlanBuilder::foldedOf(Operation *user, OpFoldResult ofr,
                                      StringRef what) {
   if (auto attr = dyn_cast<Attribute>(ofr)) {
-    if (auto i = dyn_cast<IntegerAttr>(attr))
+    if (auto i = dyn_cast<IntegerAttr>(attr)) {
+      // Upstream verifiers let some negative static sizes through (e.g.
+      // tensor.expand_shape's static_output_shape); the plan format cannot
+      // hold them, so they stop here rather than in the plan's reader.
+      if (i.getInt() < 0)
+        return user->emitOpError()
+               << "has a negative static " << what << " (" << i.getInt()
+               << ")";
       return Dim::constant(i.getInt());
+    }
     return user->emitOpError() << "has a non-integer " << what;
   }
   return scalarOf(user, cast<Value>(ofr), what);
@@ -456,10 +464,18 @@ LogicalResult PlanBuilder::visit(Operation *op) {
     plan::Value v;
     v.kind = plan::Value::Kind::Reshape;
     v.source = ensureContiguous(op, *src);
-    for (OpFoldResult ofr : ex.getMixedOutputShape()) {
-      FailureOr<Dim> d = foldedOf(op, ofr, "size");
+    ArrayRef<int64_t> resultDims = ex.getResultType().getShape();
+    for (auto [k, ofr] : llvm::enumerate(ex.getMixedOutputShape())) {
+      FailureOr<Dim> d = foldedOf(op, ofr, "output size");
       if (failed(d))
         return failure();
+      // The verifier does not tie static output sizes to the result type;
+      // a plan built from a disagreeing one would reshape to the wrong size.
+      if (!d->isScalar && !ShapedType::isDynamic(resultDims[k]) &&
+          d->value != resultDims[k])
+        return op->emitOpError()
+               << "has output size " << d->value << " in dimension " << k
+               << " but its result type says " << resultDims[k];
       v.shape.push_back(*d);
     }
     int64_t s = v.source;
