@@ -14,9 +14,9 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
-#include "llvm/Support/Path.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 static llvm::cl::list<std::string> clParams(
@@ -64,10 +64,14 @@ int main(int argc, char **argv) {
   config.setPassPipelineSetupFn([&](mlir::PassManager &pm) {
     if (mlir::failed(fromCommandLine.setupPassPipeline(pm)))
       return mlir::failure();
-    if (clParamsOut.empty())
+    // Also without new parameters: the archives the module lists relative
+    // to its input's directory must be found from the output's.
+    if (clParamsOut.empty() && outDir.empty())
       return mlir::success();
-    std::string spec = "attn-write-params{path=" + clParamsOut.getValue() +
-                       (outDir.empty() ? "" : " relative-to=" + outDir) + "}";
+    std::string spec =
+        "attn-write-params{" +
+        (clParamsOut.empty() ? "" : "path=" + clParamsOut.getValue() + " ") +
+        (outDir.empty() ? "" : "relative-to=" + outDir) + "}";
     return mlir::parsePassPipeline(spec, pm);
   });
 

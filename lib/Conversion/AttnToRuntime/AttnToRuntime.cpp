@@ -57,7 +57,7 @@ public:
 
 private:
   plan::Plan &p;
-  DenseMap<Value, Dim> scalars;   // index/integer SSA values
+  DenseMap<Value, Dim> scalars;    // index/integer SSA values
   DenseMap<Value, int64_t> values; // tensor SSA values -> plan value id
   std::vector<bool> contiguous;    // per plan value
   std::vector<int64_t> root;       // per plan value: the value owning storage
@@ -111,8 +111,7 @@ LogicalResult PlanBuilder::checkElementType(Operation *op, Type t,
   return success();
 }
 
-FailureOr<Dim> PlanBuilder::scalarOf(Operation *user, Value v,
-                                     StringRef what) {
+FailureOr<Dim> PlanBuilder::scalarOf(Operation *user, Value v, StringRef what) {
   auto it = scalars.find(v);
   if (it != scalars.end())
     return it->second;
@@ -136,8 +135,7 @@ FailureOr<Dim> PlanBuilder::foldedOf(Operation *user, OpFoldResult ofr,
       // hold them, so they stop here rather than in the plan's reader.
       if (i.getInt() < 0)
         return user->emitOpError()
-               << "has a negative static " << what << " (" << i.getInt()
-               << ")";
+               << "has a negative static " << what << " (" << i.getInt() << ")";
       return Dim::constant(i.getInt());
     }
     return user->emitOpError() << "has a non-integer " << what;
@@ -150,8 +148,8 @@ FailureOr<int64_t> PlanBuilder::tensorOf(Operation *user, Value v,
   auto it = values.find(v);
   if (it != values.end())
     return it->second;
-  return user->emitOpError() << "reads " << what
-                             << " that the runtime plan does not hold";
+  return user->emitOpError()
+         << "reads " << what << " that the runtime plan does not hold";
 }
 
 static Dim mulDims(Dim a, Dim b, std::vector<plan::Scalar> &scalars) {
@@ -176,9 +174,9 @@ LogicalResult PlanBuilder::addStep(Operation *op, plan::Step step,
     return failure();
   auto type = cast<RankedTensorType>(result.getType());
   if (static_cast<int64_t>(resultShape.size()) != type.getRank())
-    return op->emitOpError() << "result rank " << type.getRank()
-                             << " differs from the runtime's "
-                             << resultShape.size();
+    return op->emitOpError()
+           << "result rank " << type.getRank() << " differs from the runtime's "
+           << resultShape.size();
   // Static dims of the result type are facts; the runtime checks the rest.
   for (int64_t k = 0; k < type.getRank(); ++k)
     if (!type.isDynamicDim(k))
@@ -302,8 +300,8 @@ LogicalResult PlanBuilder::visit(Operation *op) {
       return failure();
     auto type = cast<RankedTensorType>(param.getType());
     if (!type.hasStaticShape())
-      return op->emitOpError() << "has a dynamic shape " << type
-                               << ": parameters must be static";
+      return op->emitOpError()
+             << "has a dynamic shape " << type << ": parameters must be static";
     plan::Value v;
     v.kind = plan::Value::Kind::Param;
     v.name = param.getName().str();
@@ -458,8 +456,7 @@ LogicalResult PlanBuilder::visit(Operation *op) {
   }
   if (auto ex = dyn_cast<tensor::ExpandShapeOp>(op)) {
     FailureOr<int64_t> src = operand(ex.getSrc());
-    if (failed(src) ||
-        failed(checkElementType(op, ex.getType(), "its result")))
+    if (failed(src) || failed(checkElementType(op, ex.getType(), "its result")))
       return failure();
     plan::Value v;
     v.kind = plan::Value::Kind::Reshape;
@@ -491,8 +488,7 @@ LogicalResult PlanBuilder::visit(Operation *op) {
     v.kind = plan::Value::Kind::Reshape;
     v.source = ensureContiguous(op, *src);
     std::vector<Dim> srcShape = p.values[v.source].shape;
-    for (const ReassociationIndices &group :
-         col.getReassociationIndices()) {
+    for (const ReassociationIndices &group : col.getReassociationIndices()) {
       Dim d = Dim::constant(1);
       for (int64_t k : group)
         d = mulDims(d, srcShape[k], p.scalars);
@@ -504,8 +500,7 @@ LogicalResult PlanBuilder::visit(Operation *op) {
   }
   if (auto sl = dyn_cast<tensor::ExtractSliceOp>(op)) {
     FailureOr<int64_t> src = operand(sl.getSource());
-    if (failed(src) ||
-        failed(checkElementType(op, sl.getType(), "its result")))
+    if (failed(src) || failed(checkElementType(op, sl.getType(), "its result")))
       return failure();
     if (sl.getType().getRank() != sl.getSourceType().getRank())
       return op->emitOpError()

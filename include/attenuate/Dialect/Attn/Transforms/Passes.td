@@ -197,9 +197,12 @@ def AttnWriteParamsPass : Pass<"attn-write-params", "::mlir::ModuleOp"> {
     safetensors file, written to a temporary and renamed) and prepends the
     file to the module's `attn.params` list, so the output module runs with
     no further flags. The recorded path is relative to `relative-to` (the
-    directory of the output module) when given. Nothing is written when no
-    pass created parameters. `attn-opt --attn-params-out=FILE` appends this
-    pass to the pipeline.
+    directory of the output module) when given, and so are the archives the
+    module already listed, so the output module finds them from wherever it
+    is written. Nothing is written when no pass created parameters; without
+    `path` the pass only re-records the archive list relative to
+    `relative-to`. `attn-opt -o DIR/out.mlir` appends this pass with
+    `relative-to=DIR` (and `path=FILE` under `--attn-params-out=FILE`).
 
     ```
     attn-opt m.mlir --attn-lowrank="..." --attn-params-out=new.safetensors -o out.mlir
