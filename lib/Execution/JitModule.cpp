@@ -48,28 +48,6 @@ std::string TensorSpec::describe() const {
 
 namespace {
 
-std::optional<params::DType> dtypeOf(Type t) {
-  if (t.isF32())
-    return params::DType::F32;
-  if (t.isF64())
-    return params::DType::F64;
-  if (t.isF16())
-    return params::DType::F16;
-  if (t.isBF16())
-    return params::DType::BF16;
-  if (t.isInteger(1))
-    return params::DType::BOOL;
-  if (t.isInteger(8))
-    return params::DType::I8;
-  if (t.isInteger(16))
-    return params::DType::I16;
-  if (t.isInteger(32))
-    return params::DType::I32;
-  if (t.isInteger(64))
-    return params::DType::I64;
-  return std::nullopt;
-}
-
 /// Signed and unsigned integers share an MLIR type (signless).
 bool sameStorage(params::DType a, params::DType b) {
   return params::dtypeSize(a) == params::dtypeSize(b) &&
@@ -81,7 +59,7 @@ FailureOr<TensorSpec> specOf(Type type) {
   auto t = dyn_cast<RankedTensorType>(type);
   if (!t)
     return failure();
-  auto dt = dtypeOf(t.getElementType());
+  auto dt = storageDTypeOf(t.getElementType());
   if (!dt)
     return failure();
   return TensorSpec{

@@ -79,19 +79,6 @@ std::string fmtG(double v) {
   return buf;
 }
 
-std::optional<attenuate::params::DType> dtypeOf(Type t) {
-  using attenuate::params::DType;
-  if (t.isF32())
-    return DType::F32;
-  if (t.isF64())
-    return DType::F64;
-  if (t.isF16())
-    return DType::F16;
-  if (t.isBF16())
-    return DType::BF16;
-  return std::nullopt;
-}
-
 /// Stores `v` as element `i` of `bytes` in `dtype` (a float type).
 void encodeAt(std::vector<uint8_t> &bytes, size_t i, double v,
               attenuate::params::DType dtype) {
@@ -450,20 +437,7 @@ struct LowRankRewrite {
   /// The attn.param behind a weight operand (directly, or widened by an
   /// arith.extf as imported bf16 weights are), or a diagnostic.
   FailureOr<ParamOp> paramOf(Operation *at, Value w, StringRef what) {
-    Value src = w;
-    if (auto ext = w.getDefiningOp<arith::ExtFOp>())
-      src = ext.getIn();
-    auto p = src.getDefiningOp<ParamOp>();
-    if (!p)
-      return error(at) << "the " << what
-                       << " is not an attn.param (cannot read its weights)";
-    for (Value v : {src, w})
-      if (!dtypeOf(tensorType(v).getElementType()))
-        return error(at) << "the " << what << " \"" << p.getName()
-                         << "\" has element type "
-                         << tensorType(v).getElementType()
-                         << " (expected f32, f64, f16 or bf16)";
-    return p;
+    return floatWeightParam(at, w, what, kPass);
   }
 
   /// The weights of `p` as an fp64 matrix (a vector is 1 × n); non-finite
@@ -533,7 +507,7 @@ struct LowRankRewrite {
   NewWeight newWeight(ParamOp from, Value operand, StringRef suffix,
                       const Matrix &value, bool vector = false) {
     Type element = tensorType(from.getResult()).getElementType();
-    return newWeight(from, operand, suffix, encode(value, *dtypeOf(element)),
+    return newWeight(from, operand, suffix, encode(value, *storageDTypeOf(element)),
                      vector ? std::vector<int64_t>{value.rows * value.cols}
                             : std::vector<int64_t>{value.rows, value.cols});
   }
@@ -915,7 +889,7 @@ struct LowRankRewrite {
         return error(m) << "layer " << layer << ": " << err;
       downW = newWeight(*dP, m.getDown(), ".a3",
                         encodeSelection(*down, nullptr, &kept,
-                                        *dtypeOf(tensorType(dP->getResult())
+                                        *storageDTypeOf(tensorType(dP->getResult())
                                                      .getElementType())),
                         {down->rows, *r});
     }
@@ -928,7 +902,7 @@ struct LowRankRewrite {
       *out = newWeight(
           p, w, ".a3",
           encodeSelection(*full, &kept, nullptr,
-                          *dtypeOf(tensorType(p.getResult()).getElementType())),
+                          *storageDTypeOf(tensorType(p.getResult()).getElementType())),
           {*r, full->cols});
     }
     replaceOperand(m, 1, *gP, std::move(gateW));
@@ -1097,7 +1071,7 @@ struct LowRankRewrite {
     std::string name = w.from + w.suffix;
     for (int k = 2; store->lookup(name); ++k)
       name = w.from + w.suffix + "." + std::to_string(k);
-    auto dtype = *dtypeOf(w.elementType);
+    auto dtype = *storageDTypeOf(w.elementType);
     const std::vector<int64_t> &shape = w.shape;
     std::string err;
     if (w.spilled && !spill.read(*w.spilled, w.bytes, err))

@@ -66,18 +66,6 @@ RankedTensorType withTail(RankedTensorType t, ArrayRef<int64_t> tail) {
   return RankedTensorType::get(shape, t.getElementType(), t.getEncoding());
 }
 
-std::optional<ap::DType> dtypeOf(Type t) {
-  if (t.isF32())
-    return ap::DType::F32;
-  if (t.isF64())
-    return ap::DType::F64;
-  if (t.isF16())
-    return ap::DType::F16;
-  if (t.isBF16())
-    return ap::DType::BF16;
-  return std::nullopt;
-}
-
 std::string fmtF(double v, const char *f = "%.3f") {
   char buf[32];
   std::snprintf(buf, sizeof(buf), f, v);
@@ -210,20 +198,7 @@ struct MlaRewrite {
   /// The attn.param behind a weight operand (directly, or widened by an
   /// arith.extf as imported bf16 weights are).
   FailureOr<ParamOp> paramOf(Operation *at, Value w, StringRef what) {
-    Value src = w;
-    if (auto ext = w.getDefiningOp<arith::ExtFOp>())
-      src = ext.getIn();
-    auto p = src.getDefiningOp<ParamOp>();
-    if (!p)
-      return error(at) << "the " << what
-                       << " is not an attn.param (cannot read its weights)";
-    for (Value v : {src, w})
-      if (!dtypeOf(tensorType(v).getElementType()))
-        return error(at) << "the " << what << " \"" << p.getName()
-                         << "\" has element type "
-                         << tensorType(v).getElementType()
-                         << " (expected f32, f64, f16 or bf16)";
-    return p;
+    return floatWeightParam(at, w, what, kPass);
   }
 
   /// The tensor as fp64: a matrix, or a vector as an [n × 1] column.
@@ -584,7 +559,7 @@ struct MlaRewrite {
     std::string name = w.name;
     for (int k = 2; store->lookup(name); ++k)
       name = w.name + "." + std::to_string(k);
-    ap::DType dtype = *dtypeOf(w.elementType);
+    ap::DType dtype = *storageDTypeOf(w.elementType);
     size_t n = w.value.data.size();
     std::vector<uint8_t> bytes(n * ap::dtypeSize(dtype));
     for (size_t i = 0; i < n; ++i) {

@@ -7,12 +7,14 @@
 #ifndef ATTENUATE_DIALECT_ATTN_IR_ATTNPARAMSTORE_H
 #define ATTENUATE_DIALECT_ATTN_IR_ATTNPARAMSTORE_H
 
+#include "attenuate/Dialect/Attn/IR/AttnOps.h"
 #include "attenuate/Params/ParamStore.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,16 @@ std::vector<std::string> getArchivePaths(ModuleOp module);
 /// The store for `module`. On failure emits an error on the module naming the
 /// archive and returns nullptr.
 params::ParamStore *getParamStore(ModuleOp module, bool headerOnly);
+
+/// The archive dtype that stores elements of type `t`: the four float types
+/// and the signless integers i1, i8, i16, i32, i64; nullopt for the rest.
+std::optional<params::DType> storageDTypeOf(Type t);
+
+/// The attn.param whose floating-point weights a pass reads for operand `w`
+/// (directly, or widened by an arith.extf as imported bf16 weights are). On
+/// failure emits "<pass>: the <what> ..." at `at`.
+FailureOr<ParamOp> floatWeightParam(Operation *at, Value w, StringRef what,
+                                    StringRef pass);
 
 /// Sets the tool-wide options for a context (loads the attn dialect).
 void setParamOptions(MLIRContext *ctx, ParamOptions options);
