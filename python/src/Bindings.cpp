@@ -304,28 +304,6 @@ std::string numpyName(params::DType t) {
   return "?";
 }
 
-std::optional<params::DType> dtypeOfType(Type t) {
-  if (t.isF32())
-    return params::DType::F32;
-  if (t.isF64())
-    return params::DType::F64;
-  if (t.isF16())
-    return params::DType::F16;
-  if (t.isBF16())
-    return params::DType::BF16;
-  if (t.isInteger(1))
-    return params::DType::BOOL;
-  if (t.isInteger(8))
-    return params::DType::I8;
-  if (t.isInteger(16))
-    return params::DType::I16;
-  if (t.isInteger(32))
-    return params::DType::I32;
-  if (t.isInteger(64))
-    return params::DType::I64;
-  return std::nullopt;
-}
-
 /// A numpy array holding `bytes` of `dtype` (bf16 widened to float32: numpy
 /// has no bfloat16).
 py::array toNumpy(params::DType dtype, const std::vector<int64_t> &shape,
@@ -520,7 +498,7 @@ public:
       auto t = dyn_cast<RankedTensorType>(p.getType());
       ParamSpec s{name, "?", {}};
       if (t) {
-        if (auto dt = dtypeOfType(t.getElementType()))
+        if (auto dt = mlir::attn::storageDTypeOf(t.getElementType()))
           s.dtype = numpyName(*dt);
         s.shape.assign(t.getShape().begin(), t.getShape().end());
       }
