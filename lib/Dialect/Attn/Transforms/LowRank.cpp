@@ -25,6 +25,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringExtras.h"
@@ -250,6 +251,11 @@ struct LowRankRewrite {
   std::map<std::string, RankRange> ranks;
   /// Projections already planned for factoring (each is replaced once).
   llvm::SmallPtrSet<Operation *, 16> factored;
+  /// Shared attention: blocks whose query/key are another block's, by the
+  /// block that owns them. Their attention ops read the owner's retyped
+  /// query/key as they are, so the owner's QK change may reach them.
+  DenseMap<Operation *, SmallVector<AttentionOp>> borrowers;
+  llvm::SmallPtrSet<Operation *, 4> qkFollowers;
   Plan plan;
 
   void dropLayerCaches() {
@@ -507,7 +513,8 @@ struct LowRankRewrite {
   NewWeight newWeight(ParamOp from, Value operand, StringRef suffix,
                       const Matrix &value, bool vector = false) {
     Type element = tensorType(from.getResult()).getElementType();
-    return newWeight(from, operand, suffix, encode(value, *storageDTypeOf(element)),
+    return newWeight(from, operand, suffix,
+                     encode(value, *storageDTypeOf(element)),
                      vector ? std::vector<int64_t>{value.rows * value.cols}
                             : std::vector<int64_t>{value.rows, value.cols});
   }
@@ -536,6 +543,9 @@ struct LowRankRewrite {
                            Operation *next, StringRef what) {
     for (Operation *user : v.getUsers()) {
       if (user == next || isa<tensor::DimOp>(user))
+        continue;
+      if (qkFollowers.contains(user) &&
+          llvm::is_contained(user->getOperands().take_front(2), v))
         continue;
       if (isa<func::ReturnOp>(user) && user->getParentOp() == fn) {
         plan.changesSignature = true;
@@ -887,22 +897,24 @@ struct LowRankRewrite {
       std::string err;
       if (!nm::a3MlpChannels(*rd, *down, *r, kept, scores, err))
         return error(m) << "layer " << layer << ": " << err;
-      downW = newWeight(*dP, m.getDown(), ".a3",
-                        encodeSelection(*down, nullptr, &kept,
-                                        *storageDTypeOf(tensorType(dP->getResult())
-                                                     .getElementType())),
-                        {down->rows, *r});
+      downW = newWeight(
+          *dP, m.getDown(), ".a3",
+          encodeSelection(
+              *down, nullptr, &kept,
+              *storageDTypeOf(tensorType(dP->getResult()).getElementType())),
+          {down->rows, *r});
     }
-    for (auto [p, w, out] : {std::tuple<ParamOp, Value, NewWeight *>{
-                                 *gP, m.getGate(), &gateW},
-                             {*uP, m.getUp(), &upW}}) {
+    for (auto [p, w, out] :
+         {std::tuple<ParamOp, Value, NewWeight *>{*gP, m.getGate(), &gateW},
+          {*uP, m.getUp(), &upW}}) {
       FailureOr<Matrix> full = read(m, p);
       if (failed(full))
         return failure();
       *out = newWeight(
           p, w, ".a3",
-          encodeSelection(*full, &kept, nullptr,
-                          *storageDTypeOf(tensorType(p.getResult()).getElementType())),
+          encodeSelection(
+              *full, &kept, nullptr,
+              *storageDTypeOf(tensorType(p.getResult()).getElementType())),
           {*r, full->cols});
     }
     replaceOperand(m, 1, *gP, std::move(gateW));
@@ -1000,9 +1012,10 @@ struct LowRankRewrite {
     return {t.getDimSize(0), t.getDimSize(1)};
   }
 
-  LogicalResult planSvdBlock(AttentionBlock &b) {
+  /// `qk`: false for a block whose query/key another block owns.
+  LogicalResult planSvdBlock(AttentionBlock &b, bool qk) {
     Operation *at = b.attention;
-    if (doQk) {
+    if (doQk && qk) {
       if (failed(checkSvdOption(at, b.layer, qkRank, "qk-rank",
                                 {shapeOf(b.q.proj.getWeight()),
                                  shapeOf(b.k.proj.getWeight())})) ||
@@ -1066,8 +1079,7 @@ struct LowRankRewrite {
 
   /// Adds `w` to the store under a fresh name and creates its attn.param
   /// before `before`, with `before`'s attn.layer.
-  FailureOr<Value> materialize(OpBuilder &b, Operation *before,
-                               NewWeight &w) {
+  FailureOr<Value> materialize(OpBuilder &b, Operation *before, NewWeight &w) {
     std::string name = w.from + w.suffix;
     for (int k = 2; store->lookup(name); ++k)
       name = w.from + w.suffix + "." + std::to_string(k);
@@ -1111,8 +1123,7 @@ struct LowRankRewrite {
 
   /// x·Wᵀ + b → linear(linear(x, B), A, b), both with `op`'s attributes.
   LogicalResult factorLinear(OpBuilder &b, LinearOp op, NewWeight &wa,
-                             NewWeight &wb,
-                             SetVector<Operation *> &oldParams) {
+                             NewWeight &wb, SetVector<Operation *> &oldParams) {
     FailureOr<Value> A = materialize(b, op, wa), B = materialize(b, op, wb);
     if (failed(A) || failed(B))
       return failure();
@@ -1185,6 +1196,63 @@ struct LowRankRewrite {
   }
 
   //===--------------------------------------------------------------------===//
+  // Shared attention
+  //===--------------------------------------------------------------------===//
+
+  /// Blocks that read one query projection (attn-share-attention gives a
+  /// shared layer its source's query and key): the block of the
+  /// projection's layer owns them (else the first), the others follow its
+  /// QK change. Their keys must be the owner's too.
+  LogicalResult
+  findSharedQueryKey(SmallVector<AttentionBlock> &blocks,
+                     DenseMap<Operation *, int64_t> &followsLayer) {
+    llvm::MapVector<Operation *, SmallVector<AttentionBlock *>> byQuery;
+    for (AttentionBlock &b : blocks)
+      byQuery[b.q.proj].push_back(&b);
+    for (auto &[proj, group] : byQuery) {
+      if (group.size() < 2)
+        continue;
+      auto l = proj->getAttrOfType<IntegerAttr>(AttnDialect::kLayerAttrName);
+      AttentionBlock *owner = group.front();
+      for (AttentionBlock *b : group)
+        if (l && b->layer == l.getInt())
+          owner = b;
+      for (AttentionBlock *b : group) {
+        if (b == owner)
+          continue;
+        if (b->k.proj != owner->k.proj) {
+          if (!doQk)
+            continue;
+          return error(b->attention)
+                 << "layer " << b->layer << ": reads layer " << owner->layer
+                 << "'s query but not its key, so QK cannot be factored "
+                    "for both; leave 'qk' out of option 'components'";
+        }
+        borrowers[owner->attention].push_back(b->attention);
+        followsLayer[b->attention] = owner->layer;
+      }
+    }
+    return success();
+  }
+
+  /// After planning: every attention op reads query and key of one new
+  /// head dim (a follower whose owner's change did not reach both would not
+  /// verify).
+  LogicalResult checkQueryKeyAgree() {
+    DenseMap<Value, int64_t> newDim(plan.retypes.begin(), plan.retypes.end());
+    WalkResult r = fn.walk([&](AttentionOp op) {
+      auto q = newDim.find(op.getQuery()), k = newDim.find(op.getKey());
+      bool qNew = q != newDim.end(), kNew = k != newDim.end();
+      if (qNew == kNew && (!qNew || q->second == k->second))
+        return WalkResult::advance();
+      error(op) << "the rewrite would give this attention op a query and a "
+                   "key of different head dims (a bug)";
+      return WalkResult::interrupt();
+    });
+    return failure(r.wasInterrupted());
+  }
+
+  //===--------------------------------------------------------------------===//
   // Driver
   //===--------------------------------------------------------------------===//
 
@@ -1235,14 +1303,22 @@ struct LowRankRewrite {
         return failure();
       }
 
-    // Totals before, for the achieved ratio: every attention and MLP weight.
+    DenseMap<Operation *, int64_t> followsLayer;
+    if (failed(findSharedQueryKey(*blocks, followsLayer)))
+      return failure();
+
+    // Totals before, for the achieved ratio: every attention and MLP weight
+    // (a projection shared attention gives two blocks counts once).
     int64_t total = 0;
     auto count = [&](Value v) {
       if (v)
         total += tensorType(v).getNumElements();
     };
+    llvm::SmallPtrSet<Operation *, 32> counted;
     for (AttentionBlock &b : *blocks)
       for (LinearOp op : {b.q.proj, b.k.proj, b.v.proj, b.out}) {
+        if (!counted.insert(op).second)
+          continue;
         count(op.getWeight());
         count(op.getBias());
       }
@@ -1251,16 +1327,21 @@ struct LowRankRewrite {
         count(w);
 
     for (AttentionBlock &b : *blocks) {
+      bool ownsQk = !followsLayer.count(b.attention);
       if (how == Method::A3) {
-        if (doQk && failed(planA3QueryKey(b)))
+        qkFollowers.clear();
+        for (AttentionOp f : borrowers.lookup(b.attention))
+          qkFollowers.insert(f);
+        if (doQk && ownsQk && failed(planA3QueryKey(b)))
           return failure();
+        qkFollowers.clear();
         // OV needs none of QK's Grams (only R_kv's root, cached when QK
         // computed it; else R_kv is read again): one d_m² Gram less held
         // through OV's eigendecomposition.
         statCache.clear();
         if (doOv && failed(planA3ValueOutput(b)))
           return failure();
-      } else if (failed(planSvdBlock(b))) {
+      } else if (failed(planSvdBlock(b, ownsQk))) {
         return failure();
       }
       // A layer's statistics are not needed by the next one; dropping them
@@ -1274,6 +1355,14 @@ struct LowRankRewrite {
         dropLayerCaches();
       }
 
+    if (doQk && failed(checkQueryKeyAgree()))
+      return failure();
+    if (doQk)
+      for (AttentionBlock &b : *blocks)
+        if (auto it = followsLayer.find(b.attention); it != followsLayer.end())
+          emitRemark(b.attention->getLoc())
+              << kPass << ": layer " << b.layer << ": QK follows layer "
+              << it->second << "'s (shared attention)";
     if (plan.changesSignature) {
       SymbolTableCollection symbolTables;
       SymbolUserMap users(symbolTables, module);

@@ -268,6 +268,12 @@ def AttnLowRankPass : Pass<"attn-lowrank", "::mlir::ModuleOp"> {
     components given a rank are rewritten. `components=` restricts the
     rewrite. A remark reports the ranks and the achieved parameter ratio.
 
+    After `attn-share-attention`, a shared layer reads its source layer's
+    query and key: QK is rewritten once, with the source layer's statistics,
+    and the shared layer's attention reads the narrowed (or factored) query
+    and key as they are; a remark names each such layer. A layer that reads
+    one layer's query with another's key is an error when `qk` is rewritten.
+
     New weights (in the element type of the ones they replace) go to the
     parameter store as `<name>.a3`, `<name>.svd_a`/`.svd_b` or
     `<name>.wsvd_a`/`.wsvd_b`; write them with `--attn-params-out`. An
