@@ -19,12 +19,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "attenuate/Execution/Npy.h"
+#include "attenuate/Execution/TensorFiles.h"
 #include "attenuate/Params/Safetensors.h"
 #include "attenuate/Plan/Executor.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -54,11 +55,6 @@ int fail(const std::string &msg) {
   std::fflush(stdout); // what was printed comes before the error
   std::fprintf(stderr, "attn-exec: %s\n", msg.c_str());
   return 1;
-}
-
-bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 void usage() {
@@ -94,8 +90,8 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       start = comma + 1;
     }
   };
-  auto integer = [&](const std::string &name, const std::string &v,
-                     int64_t lo, int64_t &out) {
+  auto integer = [&](const std::string &name, const std::string &v, int64_t lo,
+                     int64_t &out) {
     char *end = nullptr;
     errno = 0;
     long long x = std::strtoll(v.c_str(), &end, 10);
@@ -164,8 +160,8 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
         return false;
     } else if (name == "device") {
       if (value != "cpu" && value != "cuda" && value != "cuda-check") {
-        error = "--device: expected cpu, cuda or cuda-check, got '" + value +
-                "'";
+        error =
+            "--device: expected cpu, cuda or cuda-check, got '" + value + "'";
         return false;
       }
       o.device = value;
@@ -199,66 +195,6 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
   return true;
 }
 
-bool readSafetensorsInputs(const std::string &path,
-                           std::vector<HostTensor> &out, std::string &error) {
-  auto file = params::SafetensorsFile::open(path, error);
-  if (!file)
-    return false;
-  for (const params::TensorInfo &t : file->tensors()) {
-    HostTensor h;
-    h.dtype = t.dtype;
-    h.shape = t.shape;
-    const uint8_t *p = file->data(t);
-    h.bytes.assign(p, p + t.numBytes());
-    out.push_back(std::move(h));
-  }
-  return true;
-}
-
-double valueAt(const HostTensor &t, uint64_t i) {
-  switch (t.dtype) {
-  case params::DType::F32:
-    return t.data<float>()[i];
-  case params::DType::F64:
-    return t.data<double>()[i];
-  case params::DType::I64:
-    return static_cast<double>(t.data<int64_t>()[i]);
-  case params::DType::I32:
-    return t.data<int32_t>()[i];
-  default:
-    return NAN;
-  }
-}
-
-/// As attn-run: max errors; true when every element is within atol+rtol|ref|.
-bool compare(const Options &o, const std::string &name, const HostTensor &out,
-             const HostTensor &ref) {
-  if (out.shape != ref.shape) {
-    std::fprintf(stderr, "attn-exec: %s: result is %s but the reference is %s\n",
-                 name.c_str(), out.describe().c_str(),
-                 ref.describe().c_str());
-    return false;
-  }
-  double maxAbs = 0, maxRel = 0;
-  uint64_t bad = 0, n = out.numElements();
-  for (uint64_t i = 0; i < n; ++i) {
-    double a = valueAt(out, i), b = valueAt(ref, i);
-    double abs = std::fabs(a - b);
-    double rel = abs / std::max(std::fabs(b), 1e-30);
-    if (!(abs <= o.atol + o.rtol * std::fabs(b)))
-      ++bad;
-    if (!(abs <= maxAbs))
-      maxAbs = abs;
-    if (std::fabs(b) > o.atol && !(rel <= maxRel))
-      maxRel = rel;
-  }
-  std::printf("%s: max abs error %.3e, max rel error %.3e, %llu/%llu elements "
-              "outside atol %g + rtol %g -> %s\n",
-              name.c_str(), maxAbs, maxRel, (unsigned long long)bad,
-              (unsigned long long)n, o.atol, o.rtol, bad ? "FAIL" : "PASS");
-  return bad == 0;
-}
-
 double seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
       .count();
@@ -276,8 +212,8 @@ int generate(const Options &o, plan::Executor &ex) {
                 std::to_string(p.outputs.size()));
   for (size_t k = 1; k < p.outputs.size(); ++k)
     if (ex.outputAliasesInput(k) != static_cast<int64_t>(k + 1))
-      return fail("--generate: output " + std::to_string(k) +
-                  " is not input " + std::to_string(k + 1) +
+      return fail("--generate: output " + std::to_string(k) + " is not input " +
+                  std::to_string(k + 1) +
                   " updated in place (not an imported decoder's plan)");
   HostTensor prompt;
   if (o.prompt.empty())
@@ -413,17 +349,8 @@ int main(int argc, char **argv) {
 
   // Inputs first: bad input is reported before parameters load.
   std::vector<HostTensor> inputs;
-  for (const std::string &path : o.inputs) {
-    if (endsWith(path, ".safetensors")) {
-      if (!readSafetensorsInputs(path, inputs, error))
-        return fail(error);
-      continue;
-    }
-    HostTensor t;
-    if (!attenuate::exec::readNpy(path, t, error))
-      return fail(error);
-    inputs.push_back(std::move(t));
-  }
+  if (!attenuate::exec::readInputFiles(o.inputs, inputs, error))
+    return fail(error);
 
   plan::Plan pl;
   if (!plan::readPlanFile(o.planPath, pl, error))
@@ -475,32 +402,15 @@ int main(int argc, char **argv) {
                 times.size());
   }
 
-  if (o.outputs.size() == 1 && endsWith(o.outputs[0], ".safetensors")) {
-    std::vector<params::TensorToWrite> tensors;
-    for (size_t i = 0; i < outputs.size(); ++i)
-      tensors.push_back({"result" + std::to_string(i), outputs[i].dtype,
-                         outputs[i].shape, outputs[i].bytes.data()});
-    if (!params::SafetensorsWriter::writeFile(o.outputs[0], tensors, {},
-                                              error))
-      return fail(error);
-  } else {
-    if (o.outputs.size() > outputs.size())
-      return fail(std::to_string(o.outputs.size()) + " --output files for " +
-                  std::to_string(outputs.size()) + " results");
-    for (size_t i = 0; i < o.outputs.size(); ++i)
-      if (!attenuate::exec::writeNpy(o.outputs[i], outputs[i], error))
-        return fail(error);
-  }
-  if (o.compare.size() > outputs.size())
-    return fail(std::to_string(o.compare.size()) + " --compare files for " +
-                std::to_string(outputs.size()) + " results");
+  if (!attenuate::exec::writeResultFiles(o.outputs, outputs, error))
+    return fail(error);
+  std::vector<std::string> lines;
   bool ok = true;
-  for (size_t i = 0; i < o.compare.size(); ++i) {
-    HostTensor ref;
-    if (!attenuate::exec::readNpy(o.compare[i], ref, error))
-      return fail(error);
-    ok &= compare(o, "result " + std::to_string(i), outputs[i], ref);
-  }
+  if (!attenuate::exec::compareWithFiles(o.compare, outputs, o.atol, o.rtol,
+                                         lines, ok, error))
+    return fail(error);
+  for (const std::string &l : lines)
+    std::printf("%s\n", l.c_str());
   if (!ok)
     return fail("results differ from the reference beyond tolerance");
   return 0;

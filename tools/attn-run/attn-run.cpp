@@ -14,7 +14,7 @@
 #include "attenuate/Conversion/Passes.h"
 #include "attenuate/Dialect/Attn/IR/AttnParamStore.h"
 #include "attenuate/Execution/JitModule.h"
-#include "attenuate/Execution/Npy.h"
+#include "attenuate/Execution/TensorFiles.h"
 #include "attenuate/Execution/ToolSupport.h"
 #include "attenuate/Params/DType.h"
 #include "attenuate/Pipelines/Pipelines.h"
@@ -71,77 +71,6 @@ static int fail(const std::string &msg) {
   return 1;
 }
 
-static bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// Reads a .safetensors file's tensors, in file order, as host tensors.
-static bool readSafetensorsInputs(const std::string &path,
-                                  std::vector<HostTensor> &out,
-                                  std::string &error) {
-  auto file = params::SafetensorsFile::open(path, error);
-  if (!file)
-    return false;
-  for (const params::TensorInfo &t : file->tensors()) {
-    HostTensor h;
-    h.dtype = t.dtype;
-    h.shape = t.shape;
-    const uint8_t *p = file->data(t);
-    h.bytes.assign(p, p + t.numBytes());
-    out.push_back(std::move(h));
-  }
-  return true;
-}
-
-/// Prints max errors; true when every element is within atol + rtol·|ref|.
-static bool compare(const std::string &name, const HostTensor &out,
-                    const HostTensor &ref) {
-  if (out.shape != ref.shape) {
-    llvm::errs() << "attn-run: " << name << ": result is " << out.describe()
-                 << " but the reference is " << ref.describe() << "\n";
-    return false;
-  }
-  auto value = [](const HostTensor &t, uint64_t i) -> double {
-    switch (t.dtype) {
-    case params::DType::F32:
-      return t.data<float>()[i];
-    case params::DType::F64:
-      return t.data<double>()[i];
-    case params::DType::I64:
-      return static_cast<double>(t.data<int64_t>()[i]);
-    case params::DType::I32:
-      return t.data<int32_t>()[i];
-    // Encoded KV caches (attn-sparse-kv): int16 indices, fp16 coefficients.
-    case params::DType::I16:
-      return t.data<int16_t>()[i];
-    case params::DType::F16:
-      return params::halfToFloat(t.data<uint16_t>()[i]);
-    default:
-      return NAN;
-    }
-  };
-  double maxAbs = 0, maxRel = 0;
-  uint64_t bad = 0, n = out.numElements();
-  for (uint64_t i = 0; i < n; ++i) {
-    double a = value(out, i), b = value(ref, i);
-    double abs = std::fabs(a - b);
-    double rel = abs / std::max(std::fabs(b), 1e-30);
-    if (!(abs <= clAtol + clRtol * std::fabs(b)))
-      ++bad;
-    if (!(abs <= maxAbs))
-      maxAbs = abs;
-    if (std::fabs(b) > clAtol && !(rel <= maxRel))
-      maxRel = rel;
-  }
-  llvm::outs() << name << ": max abs error " << llvm::format("%.3e", maxAbs)
-               << ", max rel error " << llvm::format("%.3e", maxRel) << ", "
-               << bad << "/" << n << " elements outside atol " << clAtol
-               << " + rtol " << clRtol << " -> " << (bad ? "FAIL" : "PASS")
-               << "\n";
-  return bad == 0;
-}
-
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   attn::registerAllAttnToolPasses();
@@ -157,17 +86,10 @@ int main(int argc, char **argv) {
   {
     // Inputs first: bad input is reported before the (slower) compile.
     std::vector<HostTensor> inputs;
-    for (const std::string &path : clInputs) {
-      if (endsWith(path, ".safetensors")) {
-        if (!readSafetensorsInputs(path, inputs, error))
-          return fail(error);
-        continue;
-      }
-      HostTensor t;
-      if (!attenuate::exec::readNpy(path, t, error))
-        return fail(error);
-      inputs.push_back(std::move(t));
-    }
+    if (!attenuate::exec::readInputFiles(
+            std::vector<std::string>(clInputs.begin(), clInputs.end()), inputs,
+            error))
+      return fail(error);
 
     auto jit = attn::JitModule::loadFile(context.get(), clInput, clEntry,
                                          {clReference, {}}, error);
@@ -199,33 +121,18 @@ int main(int argc, char **argv) {
                    << " s over " << times.size() << " calls\n";
     }
 
-    if (clOutputs.size() == 1 && endsWith(clOutputs[0], ".safetensors")) {
-      std::vector<params::TensorToWrite> tensors;
-      for (size_t i = 0; i < outputs.size(); ++i)
-        tensors.push_back({"result" + std::to_string(i), outputs[i].dtype,
-                           outputs[i].shape, outputs[i].bytes.data()});
-      if (!params::SafetensorsWriter::writeFile(clOutputs[0], tensors, {},
-                                                error))
-        return fail(error);
-    } else {
-      if (clOutputs.size() > outputs.size())
-        return fail(std::to_string(clOutputs.size()) + " --output files for " +
-                    std::to_string(outputs.size()) + " results");
-      for (size_t i = 0; i < clOutputs.size(); ++i)
-        if (!attenuate::exec::writeNpy(clOutputs[i], outputs[i], error))
-          return fail(error);
-    }
-
-    if (clCompare.size() > outputs.size())
-      return fail(std::to_string(clCompare.size()) + " --compare files for " +
-                  std::to_string(outputs.size()) + " results");
+    if (!attenuate::exec::writeResultFiles(
+            std::vector<std::string>(clOutputs.begin(), clOutputs.end()),
+            outputs, error))
+      return fail(error);
+    std::vector<std::string> lines;
     bool ok = true;
-    for (size_t i = 0; i < clCompare.size(); ++i) {
-      HostTensor ref;
-      if (!attenuate::exec::readNpy(clCompare[i], ref, error))
-        return fail(error);
-      ok &= compare("result " + std::to_string(i), outputs[i], ref);
-    }
+    if (!attenuate::exec::compareWithFiles(
+            std::vector<std::string>(clCompare.begin(), clCompare.end()),
+            outputs, clAtol, clRtol, lines, ok, error))
+      return fail(error);
+    for (const std::string &l : lines)
+      llvm::outs() << l << "\n";
     if (!ok)
       return fail("results differ from the reference beyond tolerance");
   }
