@@ -20,36 +20,9 @@ non-zero on any failure.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 
-import numpy as np
-
-from attenuate import reference, safetensors_io
-
-
-def run(attn_run, module, inputs, out_path, work, extra):
-    """Calls @forward on inputs (in argument order); returns its results."""
-    in_path = os.path.join(work, "call-inputs.safetensors")
-    # save_file orders by name; zero-padded indices keep argument order.
-    safetensors_io.save_file({f"arg{i:03d}": a for i, a in enumerate(inputs)},
-                             in_path)
-    cmd = [attn_run, module, "--entry=forward", "--input=" + in_path,
-           "--output=" + out_path] + extra
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"decode_check: {' '.join(cmd)} failed: {p.stderr.strip()}")
-    out = safetensors_io.load_file(out_path)
-    return [out[f"result{i}"] for i in range(len(out))]
-
-
-def compare(label, got, want, tol):
-    err = float(np.abs(got.astype(np.float64) - want).max())
-    rel = err / max(float(np.abs(want).max()), 1e-30)
-    ok = got.shape == want.shape and rel < tol
-    print(f"{label}: max abs diff {err:.3e}, normwise rel {rel:.3e} "
-          f"(tol {tol:g}) -> {'PASS' if ok else 'FAIL'}")
-    return ok
+from decode_steps import Problem, call, compare
 
 
 def main():
@@ -69,53 +42,21 @@ def main():
     attn_run = shutil.which("attn-run")
     if attn_run is None:
         sys.exit("decode_check: attn-run is not on PATH")
-    extra = ["--reference"] if args.reference else []
+    cmd = [attn_run, args.module, "--entry=forward"]
+    if args.reference:
+        cmd.append("--reference")
     os.makedirs(args.work, exist_ok=True)
+    pb = Problem(args.ckpt, args.prefill, args.steps, args.batch, args.seed)
 
-    config, params = reference.load_hf(args.ckpt)
-    L = int(config["num_hidden_layers"])
-    hq = int(config["num_attention_heads"])
-    hkv = int(config.get("num_key_value_heads") or hq)
-    hd = int(config.get("head_dim") or config["hidden_size"] // hq)
-    steps = [int(s) for s in args.steps.split(",")]
-    n, B = args.prefill, args.batch
-    T = n + sum(steps)
-    rng = np.random.default_rng(args.seed)
-    tokens = rng.integers(0, int(config["vocab_size"]), size=(B, T),
-                          dtype=np.int64)
+    # Each call is a separate attn-run process (a fresh JIT).
+    def run(inputs, name):
+        return call("decode_check", cmd, inputs,
+                    os.path.join(args.work, name + ".safetensors"), args.work)
 
-    def positions(begin, end):
-        return np.broadcast_to(np.arange(begin, end, dtype=np.int64),
-                               (B, end - begin)).copy()
-
-    zeros = [np.zeros((B, T, hkv, hd), np.float32)] * (2 * L)
-    ok = True
-
-    full = run(attn_run, args.module, [tokens, positions(0, T)] + zeros,
-               os.path.join(args.work, "full.safetensors"), args.work, extra)
-    want, _ = reference.forward(params, config, tokens, positions(0, T))
-    ok &= compare(f"full forward ({T} tokens) vs numpy", full[0], want,
-                  args.tol)
-
-    res = run(attn_run, args.module,
-              [tokens[:, :n], positions(0, n)] + zeros,
-              os.path.join(args.work, "prefill.safetensors"), args.work, extra)
-    ok &= compare(f"prefill (positions 0..{n - 1}) vs full", res[0],
-                  full[0][:, :n], args.tol)
-    pos = n
-    for i, s in enumerate(steps):
-        caches = res[1:]
-        res = run(attn_run, args.module,
-                  [tokens[:, pos:pos + s], positions(pos, pos + s)] + caches,
-                  os.path.join(args.work, f"step{i}.safetensors"), args.work,
-                  extra)
-        where = f"position {pos}" if s == 1 else f"positions {pos}..{pos + s - 1}"
-        ok &= compare(f"step {i} ({where}) vs full", res[0],
-                      full[0][:, pos:pos + s], args.tol)
-        pos += s
-    # After the last step the caches hold every token, as the full forward's.
-    for j, (a, b) in enumerate(zip(res[1:], full[1:])):
-        ok &= compare(f"final cache {j} vs full", a, b, args.tol)
+    full = run(pb.full_inputs(), "full")
+    ok = compare(f"full forward ({pb.total} tokens) vs numpy", full[0],
+                 pb.numpy_logits(), args.tol)
+    ok &= pb.check_steps(run, full, args.tol)
     return 0 if ok else 1
 
 

@@ -21,34 +21,9 @@ exits non-zero on any failure.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 
-import numpy as np
-
-from attenuate import reference, safetensors_io
-
-
-def call(cmd, inputs, out_path, work):
-    in_path = os.path.join(work, "call-inputs.safetensors")
-    # save_file orders by name; zero-padded indices keep argument order.
-    safetensors_io.save_file({f"arg{i:03d}": a for i, a in enumerate(inputs)},
-                             in_path)
-    cmd = cmd + ["--input=" + in_path, "--output=" + out_path]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"plan_check: {' '.join(cmd)} failed: {p.stderr.strip()}")
-    out = safetensors_io.load_file(out_path)
-    return [out[f"result{i}"] for i in range(len(out))]
-
-
-def compare(label, got, want, tol):
-    err = float(np.abs(got.astype(np.float64) - want).max())
-    rel = err / max(float(np.abs(want).max()), 1e-30)
-    ok = got.shape == want.shape and rel < tol
-    print(f"{label}: max abs diff {err:.3e}, normwise rel {rel:.3e} "
-          f"(tol {tol:g}) -> {'PASS' if ok else 'FAIL'}")
-    return ok
+from decode_steps import Problem, call, compare
 
 
 def main():
@@ -74,59 +49,27 @@ def main():
     if args.attn_params:
         exec_cmd.append("--attn-params=" + args.attn_params)
     os.makedirs(args.work, exist_ok=True)
+    pb = Problem(args.ckpt, args.prefill, args.steps, args.batch, args.seed)
 
-    config, params = reference.load_hf(args.ckpt)
-    L = int(config["num_hidden_layers"])
-    hq = int(config["num_attention_heads"])
-    hkv = int(config.get("num_key_value_heads") or hq)
-    hd = int(config.get("head_dim") or config["hidden_size"] // hq)
-    steps = [int(s) for s in args.steps.split(",")]
-    n, B = args.prefill, args.batch
-    T = n + sum(steps)
-    rng = np.random.default_rng(args.seed)
-    tokens = rng.integers(0, int(config["vocab_size"]), size=(B, T),
-                          dtype=np.int64)
+    def run(inputs, name):
+        return call("plan_check", exec_cmd, inputs,
+                    os.path.join(args.work, name + ".safetensors"), args.work)
 
-    def positions(begin, end):
-        return np.broadcast_to(np.arange(begin, end, dtype=np.int64),
-                               (B, end - begin)).copy()
-
-    zeros = [np.zeros((B, T, hkv, hd), np.float32)] * (2 * L)
-    ok = True
-
-    full_in = [tokens, positions(0, T)] + zeros
-    full = call(exec_cmd, full_in, os.path.join(args.work, "full.safetensors"),
-                args.work)
-    want, _ = reference.forward(params, config, tokens, positions(0, T))
-    ok &= compare(f"attn-exec full forward ({T} tokens) vs numpy", full[0],
-                  want, args.tol)
+    full = run(pb.full_inputs(), "full")
+    ok = compare(f"attn-exec full forward ({pb.total} tokens) vs numpy",
+                 full[0], pb.numpy_logits(), args.tol)
     if not args.no_attn_run:
         attn_run = shutil.which("attn-run")
         if attn_run is None:
             sys.exit("plan_check: attn-run is not on PATH")
-        jit = call([attn_run, args.module, "--entry=forward"], full_in,
-                   os.path.join(args.work, "jit.safetensors"), args.work)
+        jit = call("plan_check", [attn_run, args.module, "--entry=forward"],
+                   pb.full_inputs(), os.path.join(args.work, "jit.safetensors"),
+                   args.work)
         ok &= compare("attn-exec vs attn-run logits", full[0], jit[0],
                       args.tol)
         for j, (a, b) in enumerate(zip(full[1:], jit[1:])):
             ok &= compare(f"attn-exec vs attn-run cache {j}", a, b, args.tol)
-
-    res = call(exec_cmd, [tokens[:, :n], positions(0, n)] + zeros,
-               os.path.join(args.work, "prefill.safetensors"), args.work)
-    ok &= compare(f"prefill (positions 0..{n - 1}) vs full", res[0],
-                  full[0][:, :n], args.tol)
-    pos = n
-    for i, s in enumerate(steps):
-        res = call(exec_cmd,
-                   [tokens[:, pos:pos + s], positions(pos, pos + s)] + res[1:],
-                   os.path.join(args.work, f"step{i}.safetensors"), args.work)
-        where = (f"position {pos}" if s == 1
-                 else f"positions {pos}..{pos + s - 1}")
-        ok &= compare(f"step {i} ({where}) vs full", res[0],
-                      full[0][:, pos:pos + s], args.tol)
-        pos += s
-    for j, (a, b) in enumerate(zip(res[1:], full[1:])):
-        ok &= compare(f"final cache {j} vs full", a, b, args.tol)
+    ok &= pb.check_steps(run, full, args.tol)
     return 0 if ok else 1
 
 
