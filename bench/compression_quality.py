@@ -8,7 +8,10 @@ re-implementation):
     and svd (parameters from attn-report);
   * attn-share-attention with 1..3 shared layers chosen by calibrated
     similarity vs the same number of layers from the front of the model
-    (KV bytes/token from attn-report).
+    (KV bytes/token from attn-report);
+  * stacks: the front layer shared (spans=1), then attn-lowrank at 20 %
+    (a3 on MLP only, a3 and whitened-svd on every component: the shared
+    layer's QK follows its source's).
 
 Calibration uses training text only (the python3.11-doc files that
 models/train_bytellama.py trains on, never val.txt). Evaluation uses the
@@ -20,7 +23,10 @@ markers, so other sections survive), docs/lowrank_quality.png and
 docs/share_attention.png.
 
 Usage: /usr/bin/python3 bench/compression_quality.py [--eval-bytes 32768]
-       [--calib-bytes 65536] [--build build]
+       [--calib-bytes 65536] [--build build] [--only stack]
+
+--only stack recomputes the stacked rows alone (same calibration and
+evaluation text), keeping the other rows from --json.
 """
 import argparse
 import glob
@@ -122,7 +128,16 @@ def main():
     ap.add_argument("--methods", default="a3,whitened-svd,svd")
     ap.add_argument("--shared", default="1,2,3")
     ap.add_argument("--json", default=os.path.join(ROOT, "docs", "compression_quality.json"))
+    ap.add_argument("--stack-ratio", type=float, default=0.2)
+    ap.add_argument("--only", choices=["stack"],
+                    help="recompute only these rows; the others come from --json")
     args = ap.parse_args()
+    if args.only:
+        with open(args.json) as f:
+            kept = json.load(f)
+        if (kept["eval_bytes"], kept["calib_bytes"]) != (args.eval_bytes, args.calib_bytes):
+            sys.exit(f"compression_quality: {args.json} was measured with --eval-bytes "
+                     f"{kept['eval_bytes']} --calib-bytes {kept['calib_bytes']}; pass the same")
     with tempfile.TemporaryDirectory(prefix="attn-quality-") as work:
         B = Bench(args, work)
         val, calib, base = prepare_inputs(args, work, B.val, B.b)
@@ -130,34 +145,52 @@ def main():
         log("calibrating on training text...")
         run([os.path.join(B.b, "attn-calibrate"), base, "--text", calib, "--rp", "-o", stats])
 
-        res = {"eval_bytes": len(val), "calib_bytes": args.calib_bytes}
-        res["original"] = dict(B.report(base), bpb=B.bpb(base))
+        if args.only:
+            res = kept
+        else:
+            res = {"eval_bytes": len(val), "calib_bytes": args.calib_bytes}
+            res["original"] = dict(B.report(base), bpb=B.bpb(base))
         orig_layers = res["original"]["layer_param_bytes"]
 
-        res["lowrank"] = []
-        for method in [m for m in args.methods.split(",") if m]:
-            for r in [float(x) for x in args.ratios.split(",")]:
-                name = f"lr_{method}_{int(r * 100)}"
-                opts = f"method={method} param-ratio={r}" + (f" stats={stats}" if method != "svd" else "")
-                out = B.opt(base, f"--attn-lowrank={opts}", name)
-                rep = B.report(out)
-                removed = 1 - rep["layer_param_bytes"] / orig_layers
-                res["lowrank"].append(dict(rep, method=method, ratio=r, removed=removed, bpb=B.bpb(out)))
-
-        res["share"] = []
-        for k in [int(x) for x in args.shared.split(",") if x]:
-            sim = B.opt(base, f"--attn-share-attention=stats={stats} max-shared-layers={k}", f"sa_sim_{k}")
-            p = run([os.path.join(B.b, "attn-opt"), base,
-                     f"--attn-share-attention=stats={stats} max-shared-layers={k}", "-o", os.devnull])
-            chosen = re.search(r"shared layers ([0-9,]+)", p.stderr).group(1)
-            res["share"].append(dict(B.report(sim), how="similarity", layers=chosen, k=k, bpb=B.bpb(sim)))
-            front = B.opt(base, f"--attn-share-attention=spans=1-{k}", f"sa_front_{k}")
-            res["share"].append(dict(B.report(front), how="front", layers=",".join(str(i) for i in range(1, k + 1)),
-                                     k=k, bpb=B.bpb(front)))
+        if args.only != "stack":
+            measure_lowrank_and_share(args, B, base, stats, res, orig_layers)
+        res["stack"] = []
+        r = args.stack_ratio
+        for method, comps in [("a3", "mlp"), ("a3", ""), ("whitened-svd", "")]:
+            opts = f"method={method} param-ratio={r} stats={stats}" + (f" components={comps}" if comps else "")
+            name = f"stack_{method}_{comps or 'all'}"
+            out = B.opt(base, f"--attn-compress=share={{spans=1}} lowrank={{{opts}}}", name)
+            rep = B.report(out)
+            res["stack"].append(dict(rep, method=method, components=comps or "qk,ov,mlp", ratio=r,
+                                     removed=1 - rep["layer_param_bytes"] / orig_layers, bpb=B.bpb(out)))
     with open(args.json, "w") as f:
         json.dump(res, f, indent=2)
     write_docs(res)
     return 0
+
+
+def measure_lowrank_and_share(args, B, base, stats, res, orig_layers):
+    """The low-rank and shared-attention rows (into res)."""
+    res["lowrank"] = []
+    for method in [m for m in args.methods.split(",") if m]:
+        for r in [float(x) for x in args.ratios.split(",")]:
+            name = f"lr_{method}_{int(r * 100)}"
+            opts = f"method={method} param-ratio={r}" + (f" stats={stats}" if method != "svd" else "")
+            out = B.opt(base, f"--attn-lowrank={opts}", name)
+            rep = B.report(out)
+            removed = 1 - rep["layer_param_bytes"] / orig_layers
+            res["lowrank"].append(dict(rep, method=method, ratio=r, removed=removed, bpb=B.bpb(out)))
+
+    res["share"] = []
+    for k in [int(x) for x in args.shared.split(",") if x]:
+        sim = B.opt(base, f"--attn-share-attention=stats={stats} max-shared-layers={k}", f"sa_sim_{k}")
+        p = run([os.path.join(B.b, "attn-opt"), base,
+                 f"--attn-share-attention=stats={stats} max-shared-layers={k}", "-o", os.devnull])
+        chosen = re.search(r"shared layers ([0-9,]+)", p.stderr).group(1)
+        res["share"].append(dict(B.report(sim), how="similarity", layers=chosen, k=k, bpb=B.bpb(sim)))
+        front = B.opt(base, f"--attn-share-attention=spans=1-{k}", f"sa_front_{k}")
+        res["share"].append(dict(B.report(front), how="front", layers=",".join(str(i) for i in range(1, k + 1)),
+                                 k=k, bpb=B.bpb(front)))
 
 
 def replace_section(marker, section):
@@ -201,8 +234,18 @@ def write_docs(res):
     for r in res["share"]:
         lines.append(f"| {r['k']} | {r['how']} | {r['layers']} | {r['bpb']:.4f} | {r['bpb'] - o['bpb']:+.4f} | "
                      f"{r['kv_bytes_per_token']} |")
-    lines += ["", "![shared attention](share_attention.png)", "",
-              "<!-- lowrank-sa:end -->"]
+    lines += ["", "![shared attention](share_attention.png)", ""]
+    if res.get("stack"):
+        lines += ["Stacked: layer 1 shares layer 0's attention (`spans=1`), then attn-lowrank "
+                  "(`attn-compress share={spans=1} lowrank={...}`); \"removed\" counts both.",
+                  "",
+                  "| lowrank | components | target | removed | bpb | Δ bpb | KV bytes/token |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in res["stack"]:
+            lines.append(f"| {r['method']} | {r['components']} | {r['ratio']:.0%} | {r['removed']:.1%} | "
+                         f"{r['bpb']:.4f} | {r['bpb'] - o['bpb']:+.4f} | {r['kv_bytes_per_token']} |")
+        lines.append("")
+    lines += ["<!-- lowrank-sa:end -->"]
     replace_section("lowrank-sa", "\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
