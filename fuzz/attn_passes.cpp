@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "FuzzSupport.h"
+#include "attenuate/Support/VerifierGuard.h"
 
 #include "attenuate/Conversion/Passes.h"
 #include "attenuate/Dialect/Attn/IR/AttnDialect.h"
@@ -99,7 +100,7 @@ static void runPipeline(MLIRContext &ctx, ModuleOp original,
     attn_fuzz::fail(pipeline);
   if (failed(result))
     return; // a diagnostic, not a crash: allowed
-  if (failed(verify(*module)))
+  if (failed(mlir::attn::verifyGuarded(*module)))
     attn_fuzz::fail(pipeline);
 }
 
@@ -110,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
   ParserConfig config(&ctx, /*verifyAfterParse=*/false);
   OwningOpRef<ModuleOp> module = attn_fuzz::parseModule(text, config);
-  if (!module || failed(verify(*module))) {
+  if (!module || failed(mlir::attn::verifyGuarded(*module))) {
     if (std::getenv("ATTN_FUZZ_VERBOSE"))
       llvm::errs() << "attn-fuzz: the input does not parse or verify\n";
     return 0;

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "FuzzSupport.h"
+#include "attenuate/Support/VerifierGuard.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OperationSupport.h"
@@ -35,24 +36,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
   ParserConfig config(&ctx, /*verifyAfterParse=*/false);
   OwningOpRef<ModuleOp> module = attn_fuzz::parseModule(text, config);
-  if (!module || failed(verify(*module)))
+  if (!module || failed(mlir::attn::verifyGuarded(*module)))
     return 0;
 
   std::string custom = print(*module, /*generic=*/false);
   OwningOpRef<ModuleOp> again = attn_fuzz::parseModule(custom, config);
   if (!again)
     attn_fuzz::fail("the printed form of verified IR does not parse");
-  if (failed(verify(*again)))
+  if (failed(mlir::attn::verifyGuarded(*again)))
     attn_fuzz::fail("the printed form of verified IR does not verify");
   if (print(*again, /*generic=*/false) != custom)
     attn_fuzz::fail("print -> parse -> print changed the IR");
 
   std::string generic = print(*module, /*generic=*/true);
-  OwningOpRef<ModuleOp> fromGeneric =
-      attn_fuzz::parseModule(generic, config);
+  OwningOpRef<ModuleOp> fromGeneric = attn_fuzz::parseModule(generic, config);
   if (!fromGeneric)
     attn_fuzz::fail("the generic form of verified IR does not parse");
-  if (failed(verify(*fromGeneric)))
+  if (failed(mlir::attn::verifyGuarded(*fromGeneric)))
     attn_fuzz::fail("the generic form of verified IR does not verify");
   if (print(*fromGeneric, /*generic=*/false) != custom)
     attn_fuzz::fail("generic -> parse -> print differs from the custom form");

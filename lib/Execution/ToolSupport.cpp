@@ -6,6 +6,7 @@
 #include "attenuate/Execution/Npy.h"
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
+#include "attenuate/Support/VerifierGuard.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/InitAllDialects.h"
@@ -61,7 +62,10 @@ OwningOpRef<ModuleOp> mlir::attn::parseModuleFile(MLIRContext *ctx,
   }
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(
+      sourceMgr, ParserConfig(ctx, /*verifyAfterParse=*/false));
+  if (module && failed(verifyGuarded(*module)))
+    module = nullptr;
   if (!module)
     error = path + ": " + diag;
   return module;

@@ -22,6 +22,7 @@
 #include "attenuate/Params/ParamStore.h"
 #include "attenuate/Params/Safetensors.h"
 #include "attenuate/Runtime/attn_runtime.h"
+#include "attenuate/Support/VerifierGuard.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -121,9 +122,9 @@ std::string locationString(Location loc) {
 /// source text is known (parsing), error lines quote the offending line.
 class DiagnosticCollector {
 public:
-  explicit DiagnosticCollector(MLIRContext *ctx, const llvm::SourceMgr *sm = nullptr)
-      : sourceMgr(sm),
-        handler(ctx, [this](Diagnostic &d) {
+  explicit DiagnosticCollector(MLIRContext *ctx,
+                               const llvm::SourceMgr *sm = nullptr)
+      : sourceMgr(sm), handler(ctx, [this](Diagnostic &d) {
           Diag out;
           out.severity = severityName(d.getSeverity());
           out.location = locationString(d.getLocation());
@@ -201,8 +202,7 @@ private:
       return "";
     StringRef lineText = text.substr(start).split('\n').first;
     // Binary input makes a useless excerpt.
-    if (lineText.size() > 200 ||
-        llvm::any_of(lineText, [](char c) {
+    if (lineText.size() > 200 || llvm::any_of(lineText, [](char c) {
           return (c < 32 && c != '\t') || static_cast<unsigned char>(c) == 127;
         }))
       return "";
@@ -250,7 +250,8 @@ py::list diagsToPython(const std::vector<Diag> &diags) {
   py::object cls = py::module_::import("attenuate.errors").attr("Diagnostic");
   py::list out;
   for (const Diag &d : diags)
-    out.append(cls(d.severity, d.location, d.message, py::tuple(py::cast(d.notes))));
+    out.append(
+        cls(d.severity, d.location, d.message, py::tuple(py::cast(d.notes))));
   return out;
 }
 
@@ -259,8 +260,9 @@ py::list diagsToPython(const std::vector<Diag> &diags) {
 //===----------------------------------------------------------------------===//
 
 /// An MLIRContext with every upstream dialect and attn, as the tools make
-/// it (ToolSupport.h), and the lock that orders parameter writes against calls that read them (a
-/// replaced tensor frees the bytes a running JIT could be reading).
+/// it (ToolSupport.h), and the lock that orders parameter writes against calls
+/// that read them (a replaced tensor frees the bytes a running JIT could be
+/// reading).
 struct BoundContext {
   std::unique_ptr<MLIRContext> ctx;
   std::shared_mutex paramsMutex;
@@ -372,14 +374,17 @@ public:
       : ctx(std::move(ctx)), op(std::move(op)) {}
 
   static std::shared_ptr<BoundModule> parse(std::shared_ptr<BoundContext> ctx,
-                                         const std::string &text,
-                                         const std::string &filename) {
+                                            const std::string &text,
+                                            const std::string &filename) {
     MLIRContext *c = ctx->ctx.get();
     llvm::SourceMgr sm;
-    sm.AddNewSourceBuffer(
-        llvm::MemoryBuffer::getMemBufferCopy(text, filename), llvm::SMLoc());
+    sm.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, filename),
+                          llvm::SMLoc());
     DiagnosticCollector diags(c, &sm);
-    OwningOpRef<ModuleOp> m = parseSourceFile<ModuleOp>(sm, c);
+    OwningOpRef<ModuleOp> m = parseSourceFile<ModuleOp>(
+        sm, ParserConfig(c, /*verifyAfterParse=*/false));
+    if (m && failed(mlir::attn::verifyGuarded(*m)))
+      m = nullptr;
     if (!m || diags.hasErrors())
       diags.fail(filename + ": not a valid MLIR module");
     return std::make_shared<BoundModule>(std::move(ctx), std::move(m));
@@ -405,7 +410,7 @@ public:
 
   void verifyOrThrow() {
     DiagnosticCollector diags(context());
-    if (failed(mlir::verify(*op)) || diags.hasErrors())
+    if (failed(mlir::attn::verifyGuarded(*op)) || diags.hasErrors())
       diags.fail("the module does not verify");
   }
 
@@ -428,8 +433,8 @@ public:
       text = text.drop_front(strlen("builtin.module(")).drop_back();
     PassManager pm(c);
     LogicalResult parsed = failure();
-    std::string optionErrors = captureStderr(
-        [&] { parsed = parsePassPipeline(text, pm, errOs); });
+    std::string optionErrors =
+        captureStderr([&] { parsed = parsePassPipeline(text, pm, errOs); });
     if (failed(parsed)) {
       // The option parser (llvm::cl) says why a value is bad on stderr
       // only; that line belongs in the exception.
@@ -672,8 +677,8 @@ public:
         for (int64_t d : s.shape)
           shape.append(ShapedType::isDynamic(d) ? py::object(py::none())
                                                 : py::object(py::int_(d)));
-        out.append(py::make_tuple(numpyName(s.dtype), py::tuple(shape),
-                                  s.paramName));
+        out.append(
+            py::make_tuple(numpyName(s.dtype), py::tuple(shape), s.paramName));
       }
       return out;
     };
@@ -790,8 +795,10 @@ private:
     params::ParamStore *store = storeOrThrow(/*headerOnly=*/false);
     const params::ParamRef *ref = store->lookup(name);
     if (!ref)
-      throw py::key_error("parameter \"" + name + "\" is not in the module's "
-                          "archives (" + archivesText() + ")");
+      throw py::key_error("parameter \"" + name +
+                          "\" is not in the module's "
+                          "archives (" +
+                          archivesText() + ")");
     if (!ref->data && numBytes(*ref))
       throw AttnFailure("parameter \"" + name + "\": " + ref->source +
                         " was opened without data");
@@ -834,7 +841,8 @@ private:
 
   /// `p` relative to `dir` when inside it, absolute otherwise (the rule of
   /// attn-write-params).
-  static std::string recordedPath(const std::string &p, const std::string &dir) {
+  static std::string recordedPath(const std::string &p,
+                                  const std::string &dir) {
     llvm::SmallString<256> abs(p);
     (void)llvm::sys::fs::make_absolute(abs);
     llvm::sys::path::remove_dots(abs, true);
@@ -854,7 +862,7 @@ private:
 };
 
 std::shared_ptr<BoundModule> importHF(std::shared_ptr<BoundContext> ctx,
-                                   const std::string &dir) {
+                                      const std::string &dir) {
   MLIRContext *c = ctx->ctx.get();
   DiagnosticCollector diags(c);
   std::string error;
@@ -887,7 +895,8 @@ PYBIND11_MODULE(_attenuate, m) {
       if (p)
         std::rethrow_exception(p);
     } catch (const AttnFailure &e) {
-      py::object cls = py::module_::import("attenuate.errors").attr("AttnError");
+      py::object cls =
+          py::module_::import("attenuate.errors").attr("AttnError");
       py::object exc = cls(e.message, diagsToPython(e.diags));
       PyErr_SetObject(cls.ptr(), exc.ptr());
     }

@@ -5,7 +5,9 @@
 #include "attenuate/Pipelines/Pipelines.h"
 #include "attenuate/Registration.h"
 #include "attenuate/Support/AtomicFile.h"
+#include "attenuate/Support/VerifierGuard.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -13,10 +15,12 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/ParseUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 static llvm::cl::list<std::string> clParams(
@@ -30,6 +34,46 @@ static llvm::cl::opt<std::string> clParamsOut(
     llvm::cl::desc("Write the parameters that passes create to this "
                    "safetensors file and record it in the output module"),
     llvm::cl::value_desc("new.safetensors"), llvm::cl::init(""));
+
+/// MlirOptMain verifies what it parses, and a few MLIR 22 verifiers crash on
+/// malformed input (Support/VerifierGuard.h): each input chunk is parsed
+/// without verifying and checked first. Parse errors are left to
+/// MlirOptMain (with --verify-diagnostics they may be expected ones).
+static bool inputPassesGuard(const llvm::MemoryBuffer &input,
+                             llvm::StringRef splitMarker,
+                             mlir::DialectRegistry &registry) {
+  mlir::MLIRContext ctx(registry, mlir::MLIRContext::Threading::DISABLED);
+  llvm::SmallVector<llvm::StringRef> chunks;
+  if (splitMarker.empty())
+    chunks.push_back(input.getBuffer());
+  else
+    input.getBuffer().split(chunks, splitMarker);
+  bool ok = true;
+  size_t linesBefore = 0;
+  for (llvm::StringRef chunk : chunks) {
+    // Leading newlines keep the chunk's line numbers those of the file.
+    std::string text(linesBefore, '\n');
+    text += chunk.str();
+    linesBefore += chunk.count('\n');
+    auto sourceMgr = std::make_shared<llvm::SourceMgr>();
+    sourceMgr->AddNewSourceBuffer(
+        llvm::MemoryBuffer::getMemBufferCopy(text, input.getBufferIdentifier()),
+        llvm::SMLoc());
+    mlir::SourceMgrDiagnosticHandler printer(*sourceMgr, &ctx);
+    bool parsing = true;
+    mlir::ScopedDiagnosticHandler quietWhileParsing(
+        &ctx, [&](mlir::Diagnostic &) {
+          return mlir::success(parsing); // handled: dropped
+        });
+    mlir::OwningOpRef<mlir::Operation *> op =
+        mlir::parseSourceFileForTool(sourceMgr, mlir::ParserConfig(&ctx, false),
+                                     /*insertImplicitModule=*/true);
+    parsing = false;
+    if (op && mlir::failed(mlir::attn::checkUpstreamVerifierCrashes(*op)))
+      ok = false;
+  }
+  return ok;
+}
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
@@ -81,6 +125,8 @@ int main(int argc, char **argv) {
     llvm::errs() << "attn-opt: " << error << "\n";
     return EXIT_FAILURE;
   }
+  if (!inputPassesGuard(*file, config.inputSplitMarker(), registry))
+    return EXIT_FAILURE;
   // The output goes to a temporary file beside it that is renamed into
   // place only once every pass succeeded and every byte is on disk, so a
   // failed or killed run leaves an existing output as it was (a
