@@ -35,6 +35,16 @@ LogicalResult mlir::attn::checkUpstreamVerifierCrashes(Operation *op) {
   return failure(bad);
 }
 
+bool mlir::attn::mayNeedUpstreamVerifierGuard(llvm::StringRef text) {
+  for (size_t i = text.find('['); i != llvm::StringRef::npos;
+       i = text.find('[', i + 1)) {
+    size_t next = text.find_first_not_of(" \t\r\n", i + 1);
+    if (next != llvm::StringRef::npos && text[next] == ']')
+      return true;
+  }
+  return false;
+}
+
 LogicalResult mlir::attn::verifyGuarded(Operation *op) {
   if (failed(checkUpstreamVerifierCrashes(op)))
     return failure();

@@ -9,12 +9,17 @@
 // verifies) it; every finding is reported, with the file's line numbers,
 // and nothing runs:
 // RUN: not attn-opt %s --split-input-file --attn-report -o /dev/null 2>&1 | FileCheck %s --check-prefix=OPT --implicit-check-not=attn-report
-// OPT: upstream-verifier-guard.mlir:27:8: error: 'tensor.expand_shape' op has an empty reassociation group (#1); every group needs at least one dimension
-// OPT: upstream-verifier-guard.mlir:34:8: error: 'tensor.collapse_shape' op has an empty reassociation group (#0)
-// OPT: upstream-verifier-guard.mlir:41:8: error: 'memref.expand_shape' op has an empty reassociation group (#0)
+// OPT: upstream-verifier-guard.mlir:32:8: error: 'tensor.expand_shape' op has an empty reassociation group (#1); every group needs at least one dimension
+// OPT: upstream-verifier-guard.mlir:39:8: error: 'tensor.collapse_shape' op has an empty reassociation group (#0)
+// OPT: upstream-verifier-guard.mlir:46:8: error: 'memref.expand_shape' op has an empty reassociation group (#0)
 // The valid function alone goes through (same line count: the guard's
 // lines above are the file's):
 // RUN: sed -n '/^func.func @valid/,$p' %s > %t.mlir && attn-opt %t.mlir --verify-roundtrip -o /dev/null
+// attn-opt parses a second time only where the text has an empty bracket
+// pair; one spread over lines is still found:
+// RUN: sed -e 's/\[\[0\], \[\], /[[0], [\n  ], /' %s > %t.spaced.mlir
+// RUN: not attn-opt %t.spaced.mlir --split-input-file -o /dev/null 2>&1 | FileCheck %s --check-prefix=SPACED
+// SPACED: spaced.mlir:32:8: error: 'tensor.expand_shape' op has an empty reassociation group (#1)
 // The tools that parse with Execution/ToolSupport (attn-run, attn-eval,
 // attn-calibrate): one line naming the file and the op.
 // RUN: not attn-run %s --entry=expand 2>&1 | FileCheck %s --check-prefix=RUNNER

@@ -24,6 +24,11 @@ namespace mlir::attn {
 /// verifier would crash on; failure if there is one.
 LogicalResult checkUpstreamVerifierCrashes(Operation *op);
 
+/// Whether IR text may hold a case the guard looks for (an empty bracket
+/// pair, as an empty reassociation group is): a linear scan, so a tool can
+/// skip parsing its input twice when it cannot.
+bool mayNeedUpstreamVerifierGuard(llvm::StringRef text);
+
 /// The guard, then mlir::verify.
 LogicalResult verifyGuarded(Operation *op);
 
