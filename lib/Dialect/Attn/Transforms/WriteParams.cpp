@@ -46,42 +46,34 @@ struct AttnWriteParamsPass
           << "attn-write-params: option 'path' or 'relative-to' is required";
       return signalPassFailure();
     }
-    // Where the module's archives are once the module lives in relativeTo
-    // (its source directory no longer resolves relative entries).
     Builder b(&getContext());
     SmallVector<Attribute> list;
-    auto recordOld = [&] {
-      for (const std::string &p : getArchivePaths(module))
-        list.push_back(b.getStringAttr(recordedPath(p, relativeTo)));
-    };
-    bool hasList = static_cast<bool>(
-        module->getAttrOfType<ArrayAttr>(AttnDialect::kParamsAttrName));
     // Without a path nothing is written, and the archives are not opened:
     // the module may name ones this run never needed.
-    if (path.empty()) {
-      if (!hasList)
-        return markAllAnalysesPreserved();
-      recordOld();
-      module->setAttr(AttnDialect::kParamsAttrName, b.getArrayAttr(list));
-      return;
-    }
-    params::ParamStore *store = getParamStore(module, /*headerOnly=*/false);
-    if (!store)
-      return signalPassFailure();
-    if (store->hasAddedTensors()) {
-      std::string error;
-      if (!store->writeAdded(path, error)) {
-        mlir::emitError(module.getLoc())
-            << "attn-write-params: option 'path': " << error;
+    if (!path.empty()) {
+      params::ParamStore *store = getParamStore(module, /*headerOnly=*/false);
+      if (!store)
         return signalPassFailure();
+      if (store->hasAddedTensors()) {
+        std::string error;
+        if (!store->writeAdded(path, error)) {
+          mlir::emitError(module.getLoc())
+              << "attn-write-params: option 'path': " << error;
+          return signalPassFailure();
+        }
+        // The new archive first; the ones the module already used after it.
+        list.push_back(b.getStringAttr(recordedPath(path, relativeTo)));
       }
-      // The new archive first; the ones the module already used after it.
-      list.push_back(b.getStringAttr(recordedPath(path, relativeTo)));
-    } else if (!hasList || relativeTo.empty()) {
-      return markAllAnalysesPreserved();
     }
+    bool hasList = static_cast<bool>(
+        module->getAttrOfType<ArrayAttr>(AttnDialect::kParamsAttrName));
+    if (list.empty() && (!hasList || relativeTo.empty()))
+      return markAllAnalysesPreserved();
+    // Where the module's archives are once the module lives in relativeTo
+    // (its source directory no longer resolves relative entries).
     if (hasList)
-      recordOld();
+      for (const std::string &p : getArchivePaths(module))
+        list.push_back(b.getStringAttr(recordedPath(p, relativeTo)));
     module->setAttr(AttnDialect::kParamsAttrName, b.getArrayAttr(list));
   }
 };
